@@ -12,8 +12,7 @@ from cryodrgn2.geometry import random_rotations
 from cryodrgn2.io import (DataError, check_counts, load_particles, parse_ctf_csparc, parse_ctf_star, parse_pose_csparc,
                           parse_pose_star, read_ctf, read_mrc, read_poses, read_star, write_cs, write_mrc)
 
-DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
-if not DATA.is_dir(): DATA = Path('/work/shared/data')
+from datapaths import DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason='shared test data not available')
 
 

@@ -14,12 +14,13 @@ from cryodrgn2.metrics import (fsc, fsc_resolution, rotation_error, mirror_rotat
                                rotation_distance, soft_sphere_mask)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy 2 warnings inside cryoDRGN's fsc
-DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+from datapaths import DATA, needs_data
 
 
 @pytest.fixture(scope='module')
 def hand():
     mrcfile = pytest.importorskip('mrcfile')
+    if not DATA.is_dir(): pytest.skip(f'shared test data not found in {DATA}')
     return torch.as_tensor(mrcfile.read(DATA / 'hand-vol.mrc').copy(), dtype=torch.float32)
 
 
