@@ -127,7 +127,7 @@ def test_wrong_pickles(tmp_path):
     ctf = read_ctf(DATA / 'ctf1.pkl').numpy()
     ctf[2, 5] = 0
     pickle.dump(ctf, open(tmp_path / 'kv0.pkl', 'wb'))
-    one_line_error(lambda: read_ctf(tmp_path / 'kv0.pkl'), 'kv0.pkl', 'non-positive voltage_kV 0 in row 2')
+    one_line_error(lambda: read_ctf(tmp_path / 'kv0.pkl'), 'kv0.pkl', 'voltage must be positive (row 2;')
 
 
 @pytest.mark.filterwarnings('ignore::RuntimeWarning')  # mrcfile warns when writing NaN/inf on purpose
