@@ -1,0 +1,43 @@
+"""Two gloo processes launched by torchrun reproduce a single-process run (same losses, same poses)."""
+import shutil, subprocess, sys, textwrap
+from pathlib import Path
+import pytest
+import torch
+
+SCRIPT = textwrap.dedent('''
+    import sys, torch
+    from cryodrgn2.distributed import init_distributed, finish_distributed, is_main, DistributedCallback
+    from cryodrgn2.simulate import phantom, simulate
+    from cryodrgn2.models import HartleyMLP
+    from cryodrgn2.train import Learner, prepare_particles, PoseSearchCallback, FrequencyRampCallback
+    torch.set_num_threads(1)
+    init_distributed()
+    images, truth = simulate(phantom(32), n=96, snr=None, invert=False, seed=0, ctf=False, max_shift_px=1.0)
+    # scale=1: the model is trained in the images' units; an amplitude scale estimated per search call would depend
+    # on which images share the call, and each process searches different groups
+    search = PoseSearchCallback(every=1, start=1, warmup=1, chunk=16, base_level=1, iters=2, t_ngrid=3, t_extent=1., scale=1.0)
+    learn = Learner(lambda: HartleyMLP(32, hidden=64, layers=2), prepare_particles(images),
+                    cbs=[search, FrequencyRampCallback(6, 10, 2), DistributedCallback()], batch_size=8, seed=0, device='cpu')
+    learn.fit(3)
+    changed = ((learn.rots - truth.rots).flatten(1).norm(dim=1) > 1e-4).float().mean().item()
+    if is_main(): torch.save(dict(loss=[r['loss'] for r in learn.history], rots=learn.rots, shift_px=learn.shift_px, search_changed=changed), sys.argv[1])
+    finish_distributed()
+''')
+
+def torchrun(nproc:int, script:Path, out:Path):
+    exe = shutil.which('torchrun') or str(Path(sys.executable).with_name('torchrun'))
+    run = subprocess.run([exe, '--standalone', f'--nproc-per-node={nproc}', str(script), str(out)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return torch.load(out, weights_only=False)
+
+def test_two_processes_match_one(tmp_path):
+    script = tmp_path / 'fit.py'
+    script.write_text(SCRIPT)
+    one, two = torchrun(1, script, tmp_path / 'one.pt'), torchrun(2, script, tmp_path / 'two.pt')
+    print('losses, 1 process:', one['loss'], '\n          2 processes:', two['loss'])
+    assert len(two['loss']) == 3
+    assert torch.allclose(torch.tensor(one['loss']), torch.tensor(two['loss']), rtol=1e-3), (one['loss'], two['loss'])
+    same = ((one['rots'] - two['rots']).flatten(1).norm(dim=1) < 1e-3).float().mean()
+    print('poses equal to 1e-3:', same.item())
+    assert same > 0.95
+    assert one['search_changed'] > 0.9  # the search did move the (random initial) poses
