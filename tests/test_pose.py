@@ -19,9 +19,9 @@ from cryodrgn2.shifts import shift_grid
 from cryodrgn2.simulate import simulate, write_dataset
 from cryodrgn2.so3 import grid_size, so3_grid
 
-DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
-if not DATA.is_dir(): DATA = Path('/work/shared/data')
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason='shared test data not available')
+from datapaths import DATA, needs_data
+
+pytestmark = needs_data
 
 
 def rotation_error(a, b):  # ||R_a - R_b||_F^2, the paper's metric (no global alignment: the map is the true one)
