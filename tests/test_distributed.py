@@ -41,3 +41,23 @@ def test_two_processes_match_one(tmp_path):
     print('poses equal to 1e-3:', same.item())
     assert same > 0.95
     assert one['search_changed'] > 0.9  # the search did move the (random initial) poses
+
+
+def test_torchrun_cli_job(tmp_path):
+    "`torchrun ... -m cryodrgn2.cli abinit-homo` runs as one job: rank 0 alone writes the outputs, poses for every image."
+    data, out = tmp_path / 'data', tmp_path / 'out'
+    sim = subprocess.run([sys.executable, '-m', 'cryodrgn2.cli', 'simulate', '-o', str(data), '-n', '48', '-D', '32', '--seed', '0'],
+                         capture_output=True, text=True)
+    assert sim.returncode == 0, sim.stderr
+    exe = shutil.which('torchrun') or str(Path(sys.executable).with_name('torchrun'))
+    run = subprocess.run([exe, '--standalone', '--nproc-per-node=2', '-m', 'cryodrgn2.cli', 'abinit-homo', str(data / 'particles.mrcs'),
+                          '--ctf', str(data / 'ctf.pkl'), '-o', str(out), '-n', '2'],
+                         capture_output=True, text=True, timeout=600, env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = (out / 'run.log').read_text()
+    assert log.count('abinit-homo: 48 images') == 1 and '2 processes' in log, log
+    assert log.count('epoch   1') == 1  # one line per epoch: only rank 0 logs
+    from cryodrgn2.io import read_poses
+    rots, shift_px = read_poses(out / 'poses.pkl', 32)
+    assert rots.shape == (48, 3, 3) and torch.isfinite(rots).all()
+    assert (out / 'reconstruct.mrc').exists() and (out / 'report.html').exists()
