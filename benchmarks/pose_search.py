@@ -47,6 +47,8 @@ def parse_args():
     p.add_argument('--threads', type=int, default=2, help='torch threads for both implementations')
     p.add_argument('--mlp-steps', type=int, default=400, help='Adam steps fitting the MLP to the map')
     p.add_argument('--memory-n', type=int, nargs='*', default=[1000, 10000], help='stack sizes for the peak-RSS test')
+    p.add_argument('--parts', nargs='*', default=['accuracy', 'speed', 'mlp', 'd128', 'memory'],
+                   help='what to measure (default: everything); results of earlier runs in --out are kept')
     p.add_argument('--quick', action='store_true', help='small sizes everywhere (a smoke test of this script)')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'pose_search.json'))
     p.add_argument('--memory-child', nargs=3, metavar=('PARTICLES', 'MAP', 'CTF'), help=argparse.SUPPRESS)
@@ -187,8 +189,10 @@ def main():
     if args.memory_child: return memory_child(*args.memory_child)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     report = dict(machine=dict(platform=platform.platform(), threads=args.threads, torch=torch.__version__,
-                               cpu_count=os.cpu_count()), args=vars(args))
+                               cpu_count=os.cpu_count(), load_average_at_start=os.getloadavg()), args=vars(args))
+    parts = set(args.parts)
     vol = read_mrc(DATA / 'hand-vol.mrc')[0].float().clone()
     D = vol.shape[-1]
     hand = VoxelModel(vol)
@@ -204,6 +208,7 @@ def main():
         imgs, plan = simulate(vol, args.n, snr=snr, invert=False, seed=11, pixel_size=1.0, max_shift_px=3.0,
                               defocus_range=(10000., 30000.))
         datasets[name] = (imgs, plan)
+        if 'accuracy' not in parts: continue
         seconds, found = timed(lambda: search(hand, imgs, plan.ctf_params), 1)
         acc = errors(found.rots, found.shift_px, plan)
         report['accuracy'][name] = dict(**acc, images_per_s=args.n / seconds, scale=found.scale[0].item())
@@ -211,7 +216,7 @@ def main():
 
     # 2. speed side by side, same images (first ref_n of each dataset), scale fixed at 1 for both
     report['speed'] = {}
-    for name in ['noiseless', 'snr0.1']:
+    for name in (['noiseless', 'snr0.1'] if 'speed' in parts else []):
         imgs, plan = datasets[name]
         sub, ctf_sub, idx = imgs[:args.ref_n], plan.ctf_params[:args.ref_n], torch.arange(args.ref_n)
         t_ours, ours = timed(lambda: search(hand, sub, ctf_sub, scale=1.0), args.runs)
@@ -223,6 +228,26 @@ def main():
         log(f'speed voxel {name}: ours {row["ours_images_per_s"]:.2f} img/s, reference {row["reference_images_per_s"]:.2f} img/s, '
             f'x{row["speedup"]:.1f}; median err ours {row["ours"]["rot_median"]:.2e} ref {row["reference"]["rot_median"]:.2e}')
     # the reference's CTF path interpolates CTF-modulated slices; without CTF it is accurate: show both
+    if 'speed' in parts: speed_without_ctf(report, vol, hand, args)
+    if 'mlp' in parts: speed_mlp(report, vol, datasets, args)
+    if 'd128' in parts: speed_d128(report, hand, datasets, args)
+
+    # 4. memory
+    if 'memory' in parts and args.memory_n:
+        mem = memory_test(vol, args.memory_n, args.threads)
+        report['memory'] = dict(runs=mem, ratio_max_over_min=max(m['peak_rss_mb'] for m in mem) / min(m['peak_rss_mb'] for m in mem))
+
+    for key, value in old.items():  # keep what this run did not measure
+        if key not in report: report[key] = value
+        elif isinstance(value, dict) and key not in ('machine', 'args'): report[key] = {**value, **report[key]}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print_table(report)
+    log(f'wrote {args.out}')
+
+
+def speed_without_ctf(report, vol, hand, args):
+    "The reference's CTF path interpolates CTF-modulated slices; without CTF it is accurate: show both."
     imgs_nc, plan_nc = simulate(vol, args.ref_n, snr=0.1, invert=False, seed=12, pixel_size=1.0, ctf=False)
     t_ours, ours = timed(lambda: search(hand, imgs_nc, None, scale=1.0), args.runs)
     t_ref, ref = timed(lambda: reference_search(hand, imgs_nc, None), args.runs)
@@ -231,7 +256,11 @@ def main():
                                                   ours=errors(ours.rots, ours.shift_px, plan_nc), reference=errors(*ref, plan_nc))
     log(f'speed voxel no-CTF: {report["speed"]["voxel_snr0.1_no_ctf"]}')
 
-    # MLP 3 x 256 as the model, for both
+
+
+def speed_mlp(report, vol, datasets, args):
+    "A 3 x 256 MLP as the model, for both."
+    D = vol.shape[-1]
     mlp, fit_error = fit_mlp(vol, args.mlp_steps)
     report['mlp'] = dict(hidden=256, layers=3, parameters=sum(p.numel() for p in mlp.parameters()), fit_rel_error_L32=fit_error)
     imgs, plan = datasets['noiseless']
@@ -247,7 +276,10 @@ def main():
     report['speed']['mlp_noiseless'] = row
     log(f'speed MLP: {row}')
 
-    # 3. D = 128 (a protein-like phantom), images/s of ours
+
+
+def speed_d128(report, hand, datasets, args):
+    "D = 128 (a protein-like phantom): images/s of ours; and the base grid's share of the matmul limit at D=64."
     vol128 = phantom(128, n_atoms=1600, seed=0)
     imgs128, plan128 = simulate(vol128, args.ref_n, snr=0.1, invert=False, seed=13, pixel_size=1.0)
     t128, found128 = timed(lambda: search(VoxelModel(vol128), imgs128, plan128.ctf_params, scale='global'), args.runs)
@@ -257,36 +289,28 @@ def main():
     imgs, plan = datasets['noiseless']
     t_base, _ = timed(lambda: search(hand, imgs[:args.ref_n * 2], plan.ctf_params[:args.ref_n * 2], scale=1.0, iters=0), args.runs)
     base_rate = 2 * args.ref_n / t_base
-    full_rate = report['speed']['voxel_noiseless']['ours_images_per_s']
-    report['matmul'].update(base_only_images_per_s=base_rate, base_fraction_of_limit=base_rate / report['matmul']['limit_images_per_s'],
-                            full_fraction_of_limit=full_rate / report['matmul']['limit_images_per_s'])
+    report['matmul'].update(base_only_images_per_s=base_rate, base_fraction_of_limit=base_rate / report['matmul']['limit_images_per_s'])
+    if 'voxel_noiseless' in report['speed']:
+        report['matmul']['full_fraction_of_limit'] = report['speed']['voxel_noiseless']['ours_images_per_s'] / report['matmul']['limit_images_per_s']
 
-    # 4. memory
-    if args.memory_n:
-        mem = memory_test(vol, args.memory_n, args.threads)
-        report['memory'] = dict(runs=mem, ratio_max_over_min=max(m['peak_rss_mb'] for m in mem) / min(m['peak_rss_mb'] for m in mem))
-
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print_table(report)
-    log(f'wrote {args.out}')
 
 
 def print_table(r):
     log('\n| measurement | cryodrgn2 | cryoDRGN 4.3.1 | ratio |')
     log('|---|---|---|---|')
-    for name, row in r['speed'].items():
+    for name, row in r.get('speed', {}).items():
         log(f"| {name}: images/s ({row['images']} images) | {row['ours_images_per_s']:.2f} | {row['reference_images_per_s']:.2f} | x{row['speedup']:.1f} |")
         log(f"| {name}: median rot. error | {row['ours']['rot_median']:.2e} | {row['reference']['rot_median']:.2e} | |")
-    for name, row in r['accuracy'].items():
+    for name, row in r.get('accuracy', {}).items():
         log(f"| accuracy {name} ({r['args']['n']} images): median rot. error / shift px / wrong (>0.5) | "
             f"{row['rot_median']:.2e} / {row['shift_median_px']:.3f} / {row['frac_wrong']:.3f} | | |")
         log(f"| accuracy {name}: images/s (global scale estimated) | {row['images_per_s']:.2f} | | |")
-    log(f"| D=128 images/s | {r['d128']['images_per_s']:.2f} | | |")
+    if 'd128' in r: log(f"| D=128 images/s | {r['d128']['images_per_s']:.2f} | | |")
     m = r['matmul']
     log(f"| matmul limit (base grid, {m['gflops']:.0f} GFLOP/s) images/s | {m['limit_images_per_s']:.0f} | | |")
-    log(f"| base grid only images/s (fraction of limit) | {m['base_only_images_per_s']:.1f} ({m['base_fraction_of_limit']:.2f}) | | |")
-    log(f"| full search fraction of limit | {m['full_fraction_of_limit']:.3f} | | |")
+    if 'base_only_images_per_s' in m:
+        log(f"| base grid only images/s (fraction of limit) | {m['base_only_images_per_s']:.1f} ({m['base_fraction_of_limit']:.2f}) | | |")
+    if 'full_fraction_of_limit' in m: log(f"| full search fraction of limit | {m['full_fraction_of_limit']:.3f} | | |")
     if 'memory' in r:
         for run in r['memory']['runs']: log(f"| peak RSS, {run['n']} images | {run['peak_rss_mb']:.0f} MB | | |")
         log(f"| RSS ratio | {r['memory']['ratio_max_over_min']:.3f} | | |")
