@@ -1,0 +1,245 @@
+"""Issue 5 "Must show": heterogeneous ab initio reconstruction (`cryodrgn2 abinit-het`), against the ground truth
+and the reference `cryodrgn abinit_het_old` (cryoDRGN 4.3.1).
+
+Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threads` threads):
+
+- `memory`: peak resident memory (VmHWM) at D=64 and D=128 with the default networks (3 x 256 decoder and
+  encoder, zdim 8), default batch size (8) and default search group (32 images), at the full band limit D/2 - 1:
+  `--mem-steps` training steps and one pose-search group. With `--mem-reference`, the same for the reference: a
+  1-epoch `cryodrgn abinit_het_old` run on 32 images at each box size (its peak is the search at the full band).
+- `motion`: the continuous-motion dataset (hinged phantom family, `--motion-states` maps along u in [0, 1], D=64,
+  `--n` images, SNR 0.1, CTF, shifts +-3 px). `abinit_het` with its defaults for `--epochs` epochs. Reports
+  |Spearman| between PC1 of z and the true u, the median rotation error after global alignment, and the FSC=0.5
+  resolution of maps generated at the latent position of 3 true coordinates (the mean z of the images of the state
+  nearest u = 0, 0.5, 1) against the true maps (after alignment).
+- `homo`: `abinit_homo` on images of the single map u = 0.5 (same N, SNR, CTF): the homogeneous FSC=0.5 resolution
+  that `motion`'s maps must match within 1.5x.
+- `twostate`: two distinct phantoms, 50/50, D=64, `--n` images, SNR 0.1, CTF: k-means (k=2) accuracy on z.
+- `reference`: `cryodrgn abinit_het_old` and ours on the first `--ref-n` motion images, zdim 8, the same budget: the
+  reference pretrains one pass at random poses, then runs `--ref-epochs` epochs searching every other one
+  (`--ps-freq 2`: epochs 1, 3, ...; it never searches with `--ps-freq 1`); ours trains epoch 0 at random poses, then
+  `--ref-epochs` epochs of which the first ceil(ref_epochs / 2) search. |Spearman| of PC1, median
+  rotation error, wall time.
+
+Results are printed and written to benchmarks/results/abinit_het.json (merged with earlier parts).
+
+    python benchmarks/abinit_het.py --parts memory [--threads 2] [--workdir DIR]
+    python benchmarks/abinit_het.py --parts motion,homo,twostate,reference --n 5000 --epochs 10
+"""
+import argparse, json, os, subprocess, sys, time
+from pathlib import Path
+
+MEMORY = r'''
+import sys, json, time, torch
+from pathlib import Path
+torch.set_num_threads(int(sys.argv[3]))
+from functools import partial
+from cryodrgn2.simulate import phantom, simulate
+from cryodrgn2.train import Learner, prepare_particles
+from cryodrgn2.vae import HetVAE, VAECallback, search_latent
+D, steps = int(sys.argv[1]), int(sys.argv[2])
+images, plan = simulate(phantom(D), 8 * steps + 32, snr=0.1, invert=False, seed=0, pixel_size=3.0)
+data = prepare_particles(images, plan.ctf_params, pixel_size=3.0)
+learn = Learner(partial(HetVAE, D), data, plan.rots, plan.shift_px, band_limit=D // 2 - 1, cbs=[VAECallback()], device='cpu')
+learn.batches = [torch.arange(8 * i, 8 * i + 8) for i in range(steps)]
+learn.n_epochs, learn.epoch = 1, 0
+from cryodrgn2.shifts import band
+learn.band = band(D, D // 2 - 1)
+start = time.perf_counter()
+for b in learn.batches:
+    loss = learn.batch_loss(b); learn.opt.zero_grad(); loss.backward(); learn.opt.step()
+train_s = (time.perf_counter() - start) / steps
+idx = torch.arange(8 * steps, 8 * steps + 32)
+with torch.no_grad(): z = learn.model.encode(data.images[idx], plan.shift_px[idx], data.ctf_params[idx])[0]
+start = time.perf_counter()
+search_latent(learn.model.decoder, data.images[idx], data.ctf_params[idx], z, l_min=12, l_max=D // 2 - 1, group=32)
+search_s = (time.perf_counter() - start) / 32
+fields = dict(line.split(':', 1) for line in Path('/proc/self/status').read_text().splitlines() if ':' in line)
+print(json.dumps(dict(D=D, train_step_s=train_s, search_s_per_image=search_s, peak_rss_mb=int(fields['VmHWM'].split()[0]) / 1024)))
+'''
+
+OURS = r'''
+import sys, json, time, torch
+torch.set_num_threads(int(sys.argv[5]))
+from cryodrgn2.vae import abinit_het
+kw = json.loads(sys.argv[4])
+start = time.perf_counter()
+learn = abinit_het(sys.argv[1], sys.argv[2], sys.argv[3], force=True, progress=False, **kw)
+print(json.dumps(dict(seconds=time.perf_counter() - start, epochs=learn.history)))
+'''
+
+HOMO = r'''
+import sys, json, time, torch
+torch.set_num_threads(int(sys.argv[5]))
+from cryodrgn2.train import abinit_homo
+start = time.perf_counter()
+learn = abinit_homo(sys.argv[1], sys.argv[2], sys.argv[3], epochs=int(sys.argv[4]), force=True, progress=False)
+print(json.dumps(dict(seconds=time.perf_counter() - start)))
+'''
+
+SCORE = r'''
+import sys, json, pickle, torch, numpy as np
+from pathlib import Path
+from cryodrgn2.io import read_poses, read_mrc
+from cryodrgn2.metrics import rotation_error
+from cryodrgn2.train import compare_maps
+from cryodrgn2.analysis import kmeans, load_run
+from cryodrgn2.vae import pca
+outdir, truth, n, kind = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+D = json.loads((truth / 'truth.json').read_text())['D']
+with open(sys.argv[5], 'rb') as f: z = torch.as_tensor(np.asarray(pickle.load(f)), dtype=torch.float32)[:n]
+with open(sys.argv[6], 'rb') as f: obj = pickle.load(f)
+rots = torch.as_tensor(np.asarray(obj[0] if isinstance(obj, tuple) else obj), dtype=torch.float32)[:n]
+true_rots = read_poses(truth / 'poses.pkl', D)[0][:n]
+err = rotation_error(rots, true_rots)
+out = dict(median_rotation_error=err.median, mean_rotation_error=err.mean, median_angle_deg=err.angles_deg.median().item())
+def ranks(x): return torch.argsort(torch.argsort(x)).double()
+def spearman(a, b): a, b = ranks(a), ranks(b); a, b = a - a.mean(), b - b.mean(); return ((a * b).sum() / (a.norm() * b.norm())).item()
+if kind == 'motion':
+    with open(truth / 'coords.pkl', 'rb') as f: u = torch.as_tensor(np.asarray(pickle.load(f)), dtype=torch.float64)[:n]
+    out['abs_spearman_pc1'] = abs(spearman(pca(z, 1)[0][:, 0].double(), u))
+    if len(sys.argv) > 7:  # maps at the latent position of true coordinates, against the true maps
+        with open(truth / 'states.pkl', 'rb') as f: states = torch.as_tensor(np.asarray(pickle.load(f)))[:n]
+        run = load_run(outdir)
+        n_states = int(json.loads((truth / 'truth.json').read_text())['n_states'])
+        res = {}
+        for s in sorted({0, n_states // 2, n_states - 1}):
+            vol = run.volumes(z[states == s].mean(0, keepdim=True))[0]
+            ref = torch.as_tensor(np.asarray(read_mrc(truth / f'volume.{s:03d}.mrc')[0]), dtype=torch.float32)
+            res[f'u={s / (n_states - 1):.2f}'] = compare_maps(vol, ref, run.pixel_size)['resolution_0.5']
+        out['fsc05_A_at_true_coords'] = res
+else:
+    with open(truth / 'states.pkl', 'rb') as f: states = torch.as_tensor(np.asarray(pickle.load(f)))[:n]
+    labels = kmeans(z, 2)[0]
+    out['kmeans2_accuracy'] = max((labels == states).float().mean().item(), (labels != states).float().mean().item())
+print(json.dumps(out))
+'''
+
+
+def run(cmd, env, **kw):
+    start = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, **kw)
+    if out.returncode: raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{out.stderr[-3000:]}")
+    return out.stdout, time.perf_counter() - start
+
+
+def last_json(text): return json.loads(text.strip().splitlines()[-1])
+
+
+def simulate(outdir, env, n, extra):
+    if not (outdir / 'particles.mrcs').exists():
+        run(['cryodrgn2', 'simulate', '-o', str(outdir), '-n', str(n), '-D', '64', '--snr', '0.1', *extra], env)
+    return outdir
+
+
+def reference_peak_mb(D, work, env, threads):
+    "Peak RSS (MB) of a 1-epoch `cryodrgn abinit_het_old` run on 32 images of box D (its search at the full band)."
+    data = work / f'mem_ref_{D}'
+    if not (data / 'particles.mrcs').exists():
+        run(['cryodrgn2', 'simulate', '-o', str(data), '-n', '32', '-D', str(D), '--snr', '0.1'], env)
+    code = ('import resource, subprocess, sys, json; subprocess.run(sys.argv[1:], check=True, capture_output=True); '
+            'print(json.dumps(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))')
+    cmd = ['cryodrgn', 'abinit_het_old', str(data / 'particles.mrcs'), '--ctf', str(data / 'ctf.pkl'), '-o', str(work / f'ref_mem_out_{D}'),
+           '--zdim', '8', '-n', '1', '--pretrain', '32', '--ps-freq', '1', '--l-start', str(D // 2 - 1), '--l-end', str(D // 2 - 1),
+           '--max-threads', str(threads), '--no-analysis']
+    return last_json(run([sys.executable, '-c', code, *cmd], env)[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--parts', default='memory')
+    ap.add_argument('--n', type=int, default=5000, help='images of the motion and two-state datasets')
+    ap.add_argument('--motion-states', type=int, default=50, help='maps along the motion coordinate')
+    ap.add_argument('--epochs', type=int, default=10)
+    ap.add_argument('--ref-n', type=int, default=500)
+    ap.add_argument('--ref-epochs', type=int, default=3)
+    ap.add_argument('--mem-steps', type=int, default=20)
+    ap.add_argument('--mem-reference', action='store_true')
+    ap.add_argument('--het-kwargs', type=json.loads, default={}, help='extra abinit_het arguments as JSON, e.g. \'{"search_warmup": 3}\'')
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--workdir', type=Path, default=Path('/tmp/bench_abinit_het'))
+    args = ap.parse_args()
+    env = {**os.environ, 'OMP_NUM_THREADS': str(args.threads), 'MKL_NUM_THREADS': str(args.threads)}
+    work = args.workdir; work.mkdir(parents=True, exist_ok=True)
+    results_path = Path(__file__).parent / 'results' / 'abinit_het.json'
+    results = {}
+    parts = args.parts.split(',')
+    sizes = {'n': args.n, 'epochs': args.epochs, 'threads': args.threads, **args.het_kwargs}
+
+    if 'memory' in parts:
+        results['memory'] = [last_json(run([sys.executable, '-c', MEMORY, str(D), str(args.mem_steps), str(args.threads)], env)[0])
+                             for D in (64, 128)]
+        if args.mem_reference:
+            for entry in results['memory']: entry['reference_peak_rss_mb'] = reference_peak_mb(entry['D'], work, env, args.threads)
+        print('memory', results['memory'], flush=True)
+    motion = work / f'motion_{args.n}'
+    if {'motion', 'reference'} & set(parts):
+        simulate(motion, env, args.n, ['--hinge', str(args.motion_states)])
+    if 'motion' in parts:
+        out = work / 'motion_ours'
+        stdout, _ = run([sys.executable, '-c', OURS, str(motion / 'particles.mrcs'), str(motion / 'ctf.pkl'), str(out),
+                         json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)
+        timing = last_json(stdout)
+        scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(motion), str(args.n), 'motion', str(out / 'z.pkl'),
+                                str(out / 'poses.pkl'), 'maps'], env)[0])
+        results['motion'] = dict(**sizes, seconds=timing['seconds'], **scores)
+        print('motion', results['motion'], flush=True)
+    if 'homo' in parts:
+        homo = work / f'homo_{args.n}'
+        if not (homo / 'particles.mrcs').exists():  # the middle map of the motion family, alone
+            code = ('import sys, torch; from cryodrgn2.simulate import hinge_family, write_dataset; '
+                    'write_dataset(sys.argv[1], hinge_family(64)(0.5), int(sys.argv[2]), snr=0.1, pixel_size=3.0, progress=False)')
+            run([sys.executable, '-c', code, str(homo), str(args.n)], env)
+        out = work / 'homo_ours'
+        timing = last_json(run([sys.executable, '-c', HOMO, str(homo / 'particles.mrcs'), str(homo / 'ctf.pkl'), str(out), str(args.epochs),
+                                str(args.threads)], env)[0])
+        code = ('import sys, json, torch, numpy as np; from cryodrgn2.io import read_mrc; from cryodrgn2.train import compare_maps; '
+                'v, t = (torch.as_tensor(np.asarray(read_mrc(p)[0]), dtype=torch.float32) for p in sys.argv[1:3]); '
+                'print(json.dumps(compare_maps(v, t, 3.0)["resolution_0.5"]))')
+        fsc = last_json(run([sys.executable, '-c', code, str(out / 'reconstruct.mrc'), str(homo / 'volume.mrc')], env)[0])
+        results['homo'] = dict(**sizes, seconds=timing['seconds'], fsc05_A=fsc)
+        print('homo', results['homo'], flush=True)
+    if 'twostate' in parts:
+        two = work / f'twostate_{args.n}'
+        if not (two / 'particles.mrcs').exists():
+            code = ('import sys; from cryodrgn2.simulate import phantom, write_dataset; '
+                    'write_dataset(sys.argv[1], [phantom(64, seed=0), phantom(64, seed=1)], int(sys.argv[2]), snr=0.1, pixel_size=3.0, progress=False)')
+            run([sys.executable, '-c', code, str(two), str(args.n)], env)
+        out = work / 'twostate_ours'
+        timing = last_json(run([sys.executable, '-c', OURS, str(two / 'particles.mrcs'), str(two / 'ctf.pkl'), str(out),
+                                json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)[0])
+        scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(two), str(args.n), 'twostate', str(out / 'z.pkl'),
+                                str(out / 'poses.pkl')], env)[0])
+        results['twostate'] = dict(**sizes, seconds=timing['seconds'], **scores)
+        print('twostate', results['twostate'], flush=True)
+    if 'reference' in parts:
+        sub = work / f'motion_sub_{args.ref_n}'
+        if not (sub / 'particles.mrcs').exists():
+            code = ('import sys, pickle, shutil, numpy as np; from pathlib import Path; from cryodrgn2.io import read_mrc, write_mrc; '
+                    'src, dst, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]); dst.mkdir(parents=True, exist_ok=True); '
+                    'write_mrc(dst / "particles.mrcs", np.asarray(read_mrc(src / "particles.mrcs")[0][:n]), read_mrc(src / "particles.mrcs")[1]); '
+                    '[pickle.dump((lambda o: tuple(a[:n] for a in o) if isinstance(o, tuple) else o[:n])(pickle.load(open(src / f, "rb"))), open(dst / f, "wb")) '
+                    ' for f in ("poses.pkl", "ctf.pkl", "coords.pkl", "states.pkl")]; shutil.copy(src / "truth.json", dst / "truth.json")')
+            run([sys.executable, '-c', code, str(motion), str(sub), str(args.ref_n)], env)
+        ref_out = work / 'motion_reference'
+        cmd = ['cryodrgn', 'abinit_het_old', str(sub / 'particles.mrcs'), '--ctf', str(sub / 'ctf.pkl'), '-o', str(ref_out), '--zdim', '8',
+               '-n', str(args.ref_epochs), '--pretrain', str(args.ref_n), '--ps-freq', '2', '--max-threads', str(args.threads), '--no-analysis']
+        _, ref_seconds = run(cmd, env)
+        ref_scores = last_json(run([sys.executable, '-c', SCORE, str(ref_out), str(sub), str(args.ref_n), 'motion',
+                                    str(ref_out / 'z.pkl'), str(ref_out / 'pose.pkl')], env)[0])
+        out = work / 'motion_sub_ours'
+        timing = last_json(run([sys.executable, '-c', OURS, str(sub / 'particles.mrcs'), str(sub / 'ctf.pkl'), str(out),
+                                json.dumps({'epochs': args.ref_epochs + 1, 'search_warmup': (args.ref_epochs + 1) // 2, **args.het_kwargs}),
+                                str(args.threads)], env)[0])
+        ours = last_json(run([sys.executable, '-c', SCORE, str(out), str(sub), str(args.ref_n), 'motion', str(out / 'z.pkl'),
+                              str(out / 'poses.pkl')], env)[0])
+        results['reference'] = dict(n=args.ref_n, epochs=args.ref_epochs, threads=args.threads,
+                                    reference=dict(seconds=ref_seconds, **ref_scores), ours=dict(seconds=timing['seconds'], **ours))
+        print('reference', results['reference'], flush=True)
+    results_path.parent.mkdir(exist_ok=True)
+    earlier = json.loads(results_path.read_text()) if results_path.exists() else {}  # read now: other parts may have run meanwhile
+    results_path.write_text(json.dumps({**earlier, **results}, indent=1))
+
+
+if __name__ == '__main__':
+    main()
