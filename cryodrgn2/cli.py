@@ -104,6 +104,7 @@ def _add_align(sub):
     p.add_argument('-o', '--out', required=True, help='output pose .pkl')
     p.add_argument('--base-level', type=_count, default=2, help='SO(3) grid level of the exhaustive search: 1 = 30 deg, 2 = 15 deg (default: %(default)s)')
     p.add_argument('--keep', type=_positive_int, default=8, help='rotations kept per image between refinement rounds (default: %(default)s)')
+    p.add_argument('--base-keep', type=_positive_int, default=16, help='base-grid rotations refined in the first round (default: %(default)s)')
     p.add_argument('--iters', type=_count, default=4, help='refinement rounds (default: %(default)s)')
     p.add_argument('--t-extent', type=_number(float, 0), default=10., help='half-width of the base shift grid, pixels (default: %(default)s)')
     p.add_argument('--t-ngrid', type=_positive_int, default=14, help='shift grid points per axis (default: %(default)s)')
@@ -115,7 +116,8 @@ def _run_align(args):
     from cryodrgn2.pose import align
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     result = align(args.particles, args.volume, ctf=args.ctf, out=args.out, invert=not args.uninvert_data, base_level=args.base_level,
-                   keep=args.keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid, batch_size=args.batch_size,
+                   keep=args.keep, base_keep=args.base_keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid,
+                   batch_size=args.batch_size,
                    device=args.device)
     print(f'wrote {len(result.rots)} poses to {args.out}')
 

@@ -5,7 +5,7 @@
 # %% ../nbs/10_pose.ipynb #9ce473ea
 from __future__ import annotations
 from typing import NamedTuple, Callable
-import math
+import ctypes, functools, math
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shi
 
 # %% auto #0
 __all__ = ['squared_error', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'band_schedule', 'lattice_model',
-           'SearchResult', 'search', 'align']
+           'SearchResult', 'search', 'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -200,7 +200,8 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
            ctf:Tensor|np.ndarray|None=None, # (N,9) cryoDRGN CTF table, or None for no CTF
            z:Tensor|None=None, # (N,zdim) per-image latents for a heterogeneous model
            base_level:int=2, # Hopf grid level of the exhaustive search (2: 15 deg, 4,608 rotations)
-           keep:int=8, # rotations kept per image between rounds (K)
+           keep:int=8, # rotations kept per image between refinement rounds (K)
+           base_keep:int=16, # rotations of the base grid refined (the coarse grid is where near misses happen)
            iters:int=4, # refinement rounds (M); the final grid is level base_level + iters
            t_extent:float=10., # half-width of the base shift grid (pixels)
            t_ngrid:int=14, # shift grid points per axis (base and local grids)
@@ -235,7 +236,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
         zb = None if z is None else _batch(z, start, batch_size, device)
         def on_band(b): return coeffs[:, b.index], None if rows is None else ctf_from_params(rows, b.coords)
         slices = shared if zb is None else inplane_slices(model, base_level, D, radii[0], zb).flatten(1, 2)
-        error, rot, shift_idx, fitted = base_search(slices, *on_band(bands[0]), bands[0].mirror, base_ramps, keep, scale)
+        error, rot, shift_idx, fitted = base_search(slices, *on_band(bands[0]), bands[0].mirror, base_ramps, base_keep, scale)
         cands = Candidates(error, rot // n_psi, rot % n_psi, base_shifts[shift_idx], fitted, base_level)
         for bnd, shifts, ramps in zip(bands[1:], local_shifts, local_ramps):
             cands = refine(model, cands, *on_band(bnd), bnd, shifts, ramps, keep, scale, zb)
@@ -243,16 +244,29 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
 
     if scale == 'global': scale = run(0, None).scale[:, 0].median().item()
     fixed = None if scale == 'fit' else float(scale)
-    starts = tqdm(range(0, N, batch_size), disable=not progress, desc='pose search', unit='batch')
-    return _collect([run(start, fixed) for start in starts], return_top)
+    found = None  # (N,K) candidates of every image, filled in place: nothing long-lived is allocated inside the loop
+    for start in tqdm(range(0, N, batch_size), disable=not progress, desc='pose search', unit='batch'):
+        cands = run(start, fixed)
+        if found is None: found = Candidates(*(t.new_empty(N, *t.shape[1:]) for t in cands[:-1]), cands.level)
+        for whole, part in zip(found[:-1], cands[:-1]): whole[start:start + len(part)] = part
+        release_freed_memory()  # the next batch needs the same sizes again: keep the footprint at one batch's
+    return _result(found, return_top)
 
-def _collect(results:list[Candidates], return_top:bool)->SearchResult:
-    "Concatenate per-batch candidates into the search result."
-    cat = lambda name: torch.cat([getattr(c, name) for c in results])
-    error, dir_idx, psi_idx, shift_px, scale = (cat(n) for n in ('error', 'dir_idx', 'psi_idx', 'shift_px', 'scale'))
-    top_rots = grid_rotations(results[0].level, dir_idx.cpu(), psi_idx.cpu()).to(error.device)
-    best = SearchResult(top_rots[:, 0], shift_px[:, 0], error[:, 0], scale[:, 0])
-    return best._replace(top_rots=top_rots, top_shift_px=shift_px, top_error=error) if return_top else best
+@functools.cache
+def _libc():
+    try: return ctypes.CDLL('libc.so.6')
+    except OSError: return None  # not glibc (macOS, Windows, musl): nothing to do
+
+def release_freed_memory():
+    "Return memory that torch has freed to the operating system (glibc's `malloc_trim`; a no-op elsewhere)."
+    libc = _libc()
+    if libc is not None and hasattr(libc, 'malloc_trim'): libc.malloc_trim(0)
+
+def _result(cands:Candidates, return_top:bool)->SearchResult:
+    "The search result from every image's kept candidates."
+    top_rots = grid_rotations(cands.level, cands.dir_idx.cpu(), cands.psi_idx.cpu()).to(cands.error.device)
+    best = SearchResult(top_rots[:, 0], cands.shift_px[:, 0], cands.error[:, 0], cands.scale[:, 0])
+    return best._replace(top_rots=top_rots, top_shift_px=cands.shift_px, top_error=cands.error) if return_top else best
 
 # %% ../nbs/10_pose.ipynb #a43260c1
 def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
@@ -262,6 +276,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           invert:bool=True, # invert the data's contrast on loading (extracted particles are white-on-black)
           base_level:int=2, # Hopf grid level of the exhaustive search (2: 15 deg)
           keep:int=8, # rotations kept per image between rounds
+          base_keep:int=16, # rotations of the base grid refined
           iters:int=4, # refinement rounds
           t_extent:float=10., # half-width of the base shift grid (pixels)
           t_ngrid:int=14, # shift grid points per axis
@@ -281,7 +296,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
     if ctf_table is not None and len(ctf_table) != len(images):
         raise DataError(ctf, f"{len(ctf_table)} CTF rows for {len(images)} particles in {particles}")
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
-    result = search(model, images, ctf_table, base_level=base_level, keep=keep, iters=iters, t_extent=t_extent,
+    result = search(model, images, ctf_table, base_level=base_level, keep=keep, base_keep=base_keep, iters=iters, t_extent=t_extent,
                     t_ngrid=t_ngrid, l_min=l_min, l_max=l_max, batch_size=batch_size, progress=progress)
     if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), images.D)
     return result

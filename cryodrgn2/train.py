@@ -31,9 +31,9 @@ __all__ = ['Particles', 'ImagesOnDisk', 'prepare_particles', 'slice_loss', 'Canc
            'CancelBatchException', 'Callback', 'run_cbs', 'default_device', 'Learner', 'CheckpointCallback',
            'latest_checkpoint', 'PrefetchCallback', 'FrequencyRampCallback', 'centre_offset', 'recentre_shifts',
            'ResetCallback', 'TrainingDiverged', 'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback',
-           'ProgressCallback', 'format_record', 'LogCallback', 'in_jupyter', 'viewing_directions', 'training_figure',
-           'MonitorCallback', 'SnapshotCallback', 'launched_rank', 'prepare_outdir', 'load_data', 'memory_bytes',
-           'compare_maps', 'fsc_figure', 'write_report', 'abinit_homo', 'train_nn', 'evaluate', 'last_layer_grad_norm']
+           'ProgressCallback', 'format_record', 'LogCallback', 'in_jupyter', 'training_figure', 'MonitorCallback',
+           'SnapshotCallback', 'launched_rank', 'prepare_outdir', 'load_data', 'memory_bytes', 'compare_maps',
+           'fsc_figure', 'write_report', 'abinit_homo', 'train_nn', 'evaluate', 'last_layer_grad_norm']
 
 # %% ../nbs/12_train.ipynb #f674a5bf
 @dataclass
@@ -416,10 +416,6 @@ def in_jupyter()->bool:
     shell = get_ipython()
     return shell is not None and 'IPKernelApp' in shell.config
 
-def viewing_directions(rots:Tensor)->Tensor: # (N,3,3) -> (N,3)
-    "Unit viewing direction of each pose: the map's axis that projects along the beam, R^T (0,0,1)."
-    return rots[:, 2, :]
-
 def training_figure(history:list[dict], # per-epoch records
                     vol:Tensor|None=None, # (D,D,D) current map
                     rots:Tensor|None=None, # (N,3,3) current poses
@@ -427,6 +423,7 @@ def training_figure(history:list[dict], # per-epoch records
     "Loss per epoch, central slices of the map, and viewing directions (plotly)."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
+    from cryodrgn2.viz import viewing_directions
     specs = [[{'type': 'xy'}, {'type': 'xy'}, {'type': 'xy'}, {'type': 'xy'}, {'type': 'scene'}]]
     fig = make_subplots(1, 5, specs=specs, subplot_titles=('loss', 'map z=D/2', 'y=D/2', 'x=D/2', 'viewing directions'),
                         column_widths=[0.28, 0.16, 0.16, 0.16, 0.24])

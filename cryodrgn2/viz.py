@@ -15,8 +15,8 @@ from plotly.subplots import make_subplots
 
 # %% auto #0
 __all__ = ['normalise_contrast', 'image_gallery', 'orthoslices', 'volume_viewer', 'isosurface', 'viewing_directions',
-           'pose_distribution', 'ctf_curves', 'loss_curve', 'fsc_plot', 'write_html', 'dataset_figures',
-           'dataset_report']
+           'pose_distribution', 'direction_map', 'ctf_curves', 'loss_curve', 'fsc_plot', 'write_html',
+           'dataset_figures', 'dataset_report']
 
 # %% ../nbs/04_viz.ipynb #d28eb293
 def _as_numpy(x)->np.ndarray:
@@ -108,6 +108,22 @@ def pose_distribution(rots:Tensor, # (N,3,3) poses
     fig = go.Figure(go.Histogram2d(x=azimuth, y=d[:, 2], xbins=dict(start=-180, end=180, size=360 / bins),
                                    ybins=dict(start=-1, end=1, size=4 / bins), colorscale='Viridis'))
     return fig.update_layout(title=title, width=size * 1.6, height=size, xaxis_title='azimuth (deg)', yaxis_title='cos(polar angle)')
+
+# %% ../nbs/04_viz.ipynb #e90c11a4
+def direction_map(dirs, # (n,3) unit viewing directions
+                  values, # (n,) a value per direction (colour)
+                  marks:dict|None=None, # name -> (3,) a direction to mark, e.g. {'true pose': d}
+                  title:str='', colorbar:str='', size:int=420)->go.Figure:
+    "Values on viewing directions, on the equal-area (azimuth, cos polar angle) map."
+    d, v = _as_numpy(dirs), _as_numpy(values)
+    fig = go.Figure(go.Scattergl(x=np.degrees(np.arctan2(d[:, 1], d[:, 0])), y=d[:, 2], mode='markers', name='grid',
+                                 marker=dict(color=v, colorscale='Viridis', size=6, colorbar=dict(title=colorbar))))
+    for i, (name, m) in enumerate((marks or {}).items()):
+        m = _as_numpy(m).reshape(3)
+        fig.add_trace(go.Scatter(x=[np.degrees(np.arctan2(m[1], m[0]))], y=[m[2]], mode='markers', name=name,
+                                 marker=dict(symbol=['x', 'circle-open', 'diamond-open'][i % 3], size=14, color='red', line=dict(width=2))))
+    return fig.update_layout(title=title, width=size * 1.6, height=size, xaxis_title='azimuth (deg)', yaxis_title='cos(polar angle)',
+                             xaxis_range=[-185, 185], yaxis_range=[-1.05, 1.05], legend=dict(orientation='h', y=-0.2))
 
 # %% ../nbs/04_viz.ipynb #fb54c605
 def ctf_curves(params:Tensor, # (N,9) cryoDRGN CTF rows
