@@ -117,8 +117,7 @@ def _run_align(args):
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     result = align(args.particles, args.volume, ctf=args.ctf, out=args.out, invert=not args.uninvert_data, base_level=args.base_level,
                    keep=args.keep, base_keep=args.base_keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid,
-                   batch_size=args.batch_size,
-                   device=args.device)
+                   batch_size=args.batch_size, device=args.device)
     print(f'wrote {len(result.rots)} poses to {args.out}')
 
 def _add_abinit_homo(sub):
@@ -165,6 +164,25 @@ def _run_evaluate(args):
     from cryodrgn2.train import evaluate
     table = evaluate(args.poses, args.ref_poses, map=args.map, ref_map=args.ref_map, D=args.box, plot=args.plot)
     print(table.to_string(index=False))
+
+def _add_demo(sub):
+    p = sub.add_parser('demo', help='simulate a dataset, reconstruct it ab initio, and score the result against the truth',
+                       description='The whole method on data it makes itself: simulate images of the built-in phantom (D=64, '
+                                   'CTF, shifts, noise), run abinit-homo on them, and print the pose and map errors against the '
+                                   'truth. Prints the equivalent commands; leaves OUTDIR/data and OUTDIR/run.')
+    p.add_argument('-o', '--outdir', default='demo', help='output folder (default: %(default)s)')
+    p.add_argument('-n', type=_positive_int, default=2500, help='number of images (default: %(default)s)')
+    p.add_argument('--snr', type=_positive, default=0.1, help='signal variance / noise variance (default: %(default)s)')
+    p.add_argument('--epochs', type=_positive_int, help='training epochs (default: those of abinit-homo)')
+    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
+    p.add_argument('--force', action='store_true', help='replace an earlier demo in OUTDIR')
+    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CUDA if available)")
+    p.set_defaults(run=_run_demo)
+
+def _run_demo(args):
+    from cryodrgn2.train import demo
+    demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device,
+         **({} if args.epochs is None else dict(epochs=args.epochs)))
 
 # %% ../nbs/90_cli.ipynb #458c9528
 def _add_abinit_het(sub):
@@ -221,8 +239,8 @@ def _run_eval_vol(args):
     print(f'wrote {args.out}')
 
 # %% ../nbs/90_cli.ipynb #0ba2b247
-_COMMANDS = [_add_simulate, _add_show, _add_align, _add_abinit_homo, _add_train_nn, _add_evaluate, _add_abinit_het, _add_analyze,
-             _add_eval_vol]
+_COMMANDS = [_add_demo, _add_simulate, _add_show, _add_align, _add_abinit_homo, _add_train_nn, _add_evaluate, _add_abinit_het,
+             _add_analyze, _add_eval_vol]
 
 def build_parser()->argparse.ArgumentParser:
     "The `cryodrgn2` argument parser with every command."

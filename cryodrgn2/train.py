@@ -25,15 +25,16 @@ from .io import DataError, check_counts, load_particles, read_ctf, read_poses, w
 from .metrics import rotation_distance, rotation_error, translation_error, fsc, fsc_resolution, align_volumes
 from .models import HartleyMLP, to_volume
 from .pose import search
+from .viz import training_figure, fsc_plot
 
 # %% auto #0
 __all__ = ['Particles', 'ImagesOnDisk', 'prepare_particles', 'slice_loss', 'CancelFitException', 'CancelEpochException',
            'CancelBatchException', 'Callback', 'run_cbs', 'default_device', 'Learner', 'CheckpointCallback',
            'latest_checkpoint', 'PrefetchCallback', 'FrequencyRampCallback', 'centre_offset', 'recentre_shifts',
            'ResetCallback', 'TrainingDiverged', 'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback',
-           'ProgressCallback', 'format_record', 'LogCallback', 'in_jupyter', 'training_figure', 'MonitorCallback',
-           'SnapshotCallback', 'launched_rank', 'prepare_outdir', 'load_data', 'memory_bytes', 'compare_maps',
-           'fsc_figure', 'write_report', 'abinit_homo', 'train_nn', 'evaluate', 'last_layer_grad_norm']
+           'ProgressCallback', 'format_record', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
+           'launched_rank', 'prepare_outdir', 'load_data', 'memory_bytes', 'compare_maps', 'write_report',
+           'abinit_homo', 'train_nn', 'evaluate', 'demo', 'last_layer_grad_norm']
 
 # %% ../nbs/12_train.ipynb #f674a5bf
 @dataclass
@@ -416,31 +417,6 @@ def in_jupyter()->bool:
     shell = get_ipython()
     return shell is not None and 'IPKernelApp' in shell.config
 
-def training_figure(history:list[dict], # per-epoch records
-                    vol:Tensor|None=None, # (D,D,D) current map
-                    rots:Tensor|None=None, # (N,3,3) current poses
-                    max_points:int=2000): # viewing directions drawn
-    "Loss per epoch, central slices of the map, and viewing directions (plotly)."
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-    from cryodrgn2.viz import viewing_directions
-    specs = [[{'type': 'xy'}, {'type': 'xy'}, {'type': 'xy'}, {'type': 'xy'}, {'type': 'scene'}]]
-    fig = make_subplots(1, 5, specs=specs, subplot_titles=('loss', 'map z=D/2', 'y=D/2', 'x=D/2', 'viewing directions'),
-                        column_widths=[0.28, 0.16, 0.16, 0.16, 0.24])
-    fig.add_trace(go.Scatter(x=[r['epoch'] for r in history], y=[r['loss'] for r in history], mode='lines+markers', name='loss'), 1, 1)
-    if vol is not None:
-        c = vol.shape[-1] // 2
-        for col, plane in enumerate((vol[c], vol[:, c], vol[:, :, c]), start=2):
-            fig.add_trace(go.Heatmap(z=plane.cpu().numpy(), colorscale='gray', showscale=False), 1, col)
-            fig.update_yaxes(scaleanchor=f'x{col}', row=1, col=col, showticklabels=False)
-            fig.update_xaxes(showticklabels=False, row=1, col=col)
-    if rots is not None:
-        dirs = viewing_directions(rots[:: max(1, len(rots) // max_points)]).cpu().numpy()
-        fig.add_trace(go.Scatter3d(x=dirs[:, 0], y=dirs[:, 1], z=dirs[:, 2], mode='markers', marker=dict(size=1.5), name='poses'), 1, 5)
-    fig.update_layout(height=320, width=1300, showlegend=False, margin=dict(l=30, r=10, t=40, b=30))
-    fig.update_xaxes(title_text='epoch', row=1, col=1)
-    return fig
-
 class MonitorCallback(Callback):
     "Live figure in Jupyter after every epoch: loss, central slices of the map, viewing directions. No-op elsewhere."
     order = 40
@@ -543,13 +519,7 @@ def compare_maps(vol:Tensor, # (D,D,D) map, e.g. ab initio
     freqs, curve = fsc(aligned, ref)
     return dict(freqs=freqs, curve=curve, flipped=flipped, **{f'resolution_{t}': fsc_resolution(freqs, curve, t, pixel_size)[0] for t in (0.5, 0.143)})
 
-def fsc_figure(freqs:Tensor, curve:Tensor, pixel_size:float=1.0, title:str='FSC to the reference'):
-    "Plotly figure of an FSC curve with the 0.5 and 0.143 thresholds."
-    import plotly.graph_objects as go
-    fig = go.Figure(go.Scatter(x=(freqs / pixel_size).numpy(), y=curve.numpy(), mode='lines+markers', name='FSC'))
-    for t in (0.5, 0.143): fig.add_hline(y=t, line_dash='dot', annotation_text=str(t))
-    fig.update_layout(title=title, xaxis_title='spatial frequency (1/A)', yaxis_title='FSC', height=350, width=600, yaxis_range=[-0.1, 1.05])
-    return fig
+
 
 # %% ../nbs/12_train.ipynb #e6aeefe9
 def write_report(path, # .html file
@@ -568,7 +538,7 @@ def write_report(path, # .html file
         cmp = compare_maps(vol, ref_vol, learn.data.pixel_size)
         summary.update({'FSC=0.5 resolution (A)': round(cmp['resolution_0.5'], 2), 'FSC=0.143 resolution (A)': round(cmp['resolution_0.143'], 2),
                         'map mirrored to match the reference': cmp['flipped']})
-        figures.append(fsc_figure(cmp['freqs'], cmp['curve'], learn.data.pixel_size))
+        figures.append(fsc_plot(cmp['freqs'], cmp['curve'], learn.data.pixel_size, title='FSC to the reference'))
     rows = ''.join(f'<tr><td>{k}</td><td>{v}</td></tr>' for k, v in summary.items())
     body = ''.join(fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures))
     html = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title></head><body><h1>{title}</h1><table>{rows}</table>{body}</body></html>'
@@ -694,7 +664,7 @@ def evaluate(poses, # estimated poses, cryoDRGN .pkl
         cmp = compare_maps(vol, ref, pixel_size)
         rows += [('FSC=0.5 resolution', cmp['resolution_0.5'], 'A'), ('FSC=0.143 resolution', cmp['resolution_0.143'], 'A'),
                  ('map hand flipped', cmp['flipped'], '')]
-        figures.append(fsc_figure(cmp['freqs'], cmp['curve'], pixel_size))
+        figures.append(fsc_plot(cmp['freqs'], cmp['curve'], pixel_size, title='FSC to the reference'))
     if plot is not None:
         import plotly.graph_objects as go
         hist = go.Figure(go.Histogram(x=np.log10(rot_err.angles_deg.clamp_min(1e-3).numpy()), nbinsx=60))
@@ -702,6 +672,32 @@ def evaluate(poses, # estimated poses, cryoDRGN .pkl
         body = ''.join(fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate([hist, *figures]))
         Path(plot).write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>evaluate</title></head><body>{body}</body></html>')
     return pd.DataFrame(rows, columns=['metric', 'value', 'unit'])
+
+# %% ../nbs/12_train.ipynb #b4422a9b
+def demo(outdir='demo', # folder for the dataset (data/) and the reconstruction (run/)
+         n:int=2500, # images
+         snr:float=0.1, # signal variance / noise variance
+         seed:int=0, # seeds the phantom, the poses, the noise and the training
+         force:bool=False, # replace an earlier demo in `outdir`
+         progress:bool=True, # progress bars
+         **abinit_kwargs, # passed to `abinit_homo` (epochs, batch_size, ...)
+        ):
+    "Simulate a dataset from the built-in phantom, reconstruct it ab initio, and print its errors against the truth."
+    from cryodrgn2.simulate import phantom, write_dataset
+    outdir = Path(outdir); data, run = outdir / 'data', outdir / 'run'
+    say = print if progress else (lambda *a: None)
+    say(f"1/3 simulate {n} images  (cryodrgn2 simulate -o {data} -n {n} --snr {snr} --seed {seed})")
+    write_dataset(data, phantom(64, seed=seed), n, snr=snr, pixel_size=3.0, seed=seed, force=force, progress=progress)
+    say(f"2/3 ab initio reconstruction  (cryodrgn2 abinit-homo {data / 'particles.mrcs'} --ctf {data / 'ctf.pkl'} "
+        f"--ref {data / 'volume.mrc'} -o {run} --seed {seed})")
+    abinit_homo(data / 'particles.mrcs', data / 'ctf.pkl', run, seed=seed, ref=data / 'volume.mrc', force=force, progress=progress,
+                **abinit_kwargs)
+    say(f"3/3 errors against the truth  (cryodrgn2 evaluate --poses {run / 'poses.pkl'} --ref-poses {data / 'poses.pkl'} "
+        f"--map {run / 'reconstruct.mrc'} --ref-map {data / 'volume.mrc'})")
+    table = evaluate(run / 'poses.pkl', data / 'poses.pkl', run / 'reconstruct.mrc', data / 'volume.mrc', plot=run / 'evaluate.html')
+    say(table.to_string(index=False))
+    say(f"report: {run / 'report.html'} (loss, map, poses, FSC); errors: {run / 'evaluate.html'}")
+    return table
 
 # %% ../nbs/12_train.ipynb #fb7fc88a
 def last_layer_grad_norm(model:nn.Module, # a coordinate network

@@ -14,9 +14,9 @@ import plotly.express as px
 from plotly.subplots import make_subplots
 
 # %% auto #0
-__all__ = ['normalise_contrast', 'image_gallery', 'orthoslices', 'volume_viewer', 'isosurface', 'viewing_directions',
-           'pose_distribution', 'direction_map', 'ctf_curves', 'loss_curve', 'fsc_plot', 'write_html',
-           'dataset_figures', 'dataset_report']
+__all__ = ['normalise_contrast', 'image_gallery', 'orthoslices', 'volume_viewer', 'isosurface', 'isosurface_viewer',
+           'viewing_directions', 'mollweide', 'pose_distribution', 'direction_map', 'ctf_curves', 'loss_curve',
+           'fsc_plot', 'training_figure', 'write_html', 'dataset_figures', 'dataset_report']
 
 # %% ../nbs/04_viz.ipynb #d28eb293
 def _as_numpy(x)->np.ndarray:
@@ -94,36 +94,73 @@ def isosurface(vol, # (D,D,D) real-space map V[z,y,x]
                                   surface_count=1, caps=dict(x_show=False, y_show=False, z_show=False), colorscale='Blues', showscale=False))
     return fig.update_layout(width=size, height=size, margin=dict(l=0, r=0, t=0, b=0), scene=dict(aspectmode='cube'))
 
+# %% ../nbs/04_viz.ipynb #f72f3f72
+def isosurface_viewer(vol, # (D,D,D) real-space map V[z,y,x]
+                      fraction:float=0.3, # initial threshold, as a fraction of the maximum
+                      **kwargs): # passed to `isosurface` (max_size, size)
+    "ipywidgets viewer: the isosurface of a map, with a slider for the density threshold."
+    import ipywidgets as widgets
+    fig = go.FigureWidget(isosurface(vol, fraction=fraction, **kwargs))
+    surface, top = fig.data[0], float(np.max(fig.data[0].value))
+    level = widgets.FloatSlider(value=surface.isomin, min=0.0, max=top, step=top / 100, description='threshold',
+                                continuous_update=False, readout_format='.3g')
+    def update(change): surface.isomin = change['new']
+    level.observe(update, 'value')
+    return widgets.VBox([level, fig])
+
 # %% ../nbs/04_viz.ipynb #c21f887a
 def viewing_directions(rots:Tensor)->Tensor: # (N,3,3) -> (N,3) unit vectors R^T z
     "Viewing (projection) direction of each pose in the map's frame."
     return rots[..., 2, :]
 
+def mollweide(dirs, # (N,3) unit vectors
+             )->tuple[np.ndarray, np.ndarray]: # x in [-2,2], y in [-1,1]
+    "Mollweide (equal-area) map coordinates of directions: longitude = azimuth, latitude = 90 deg - polar angle."
+    d = _as_numpy(dirs).reshape(-1, 3)
+    lon, lat = np.arctan2(d[:, 1], d[:, 0]), np.arcsin(np.clip(d[:, 2], -1, 1))
+    t = lat.copy()
+    for _ in range(30):  # Newton on f(t) = 2t + sin 2t - pi sin(lat); f' = 2 + 2 cos 2t vanishes only at the poles
+        t -= (2 * t + np.sin(2 * t) - np.pi * np.sin(lat)) / np.maximum(2 + 2 * np.cos(2 * t), 1e-12)
+    return 2 / np.pi * lon * np.cos(t), np.sin(t)
+
+def _mollweide_frame(fig:go.Figure, title:str, size:int)->go.Figure:
+    "Outline ellipse, meridians at 0 and +-90 deg, the equator, and square axes without ticks."
+    t = np.linspace(-np.pi / 2, np.pi / 2, 91)
+    for lon in (-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi):
+        fig.add_trace(go.Scatter(x=2 / np.pi * lon * np.cos(t), y=np.sin(t), mode='lines', hoverinfo='skip', showlegend=False,
+                                 line=dict(color='gray', width=1.5 if abs(lon) == np.pi else 0.5)))
+    fig.add_trace(go.Scatter(x=[-2, 2], y=[0, 0], mode='lines', hoverinfo='skip', showlegend=False, line=dict(color='gray', width=0.5)))
+    axis = dict(showticklabels=False, showgrid=False, zeroline=False)
+    return fig.update_layout(title=title, width=size * 1.8, height=size, xaxis=dict(**axis, range=[-2.05, 2.05]),
+                             yaxis=dict(**axis, range=[-1.05, 1.05], scaleanchor='x'), plot_bgcolor='white')
+
 def pose_distribution(rots:Tensor, # (N,3,3) poses
-                      bins:int=36, # azimuth bins (cos(theta) gets half as many)
-                      title:str='Viewing directions', size:int=420)->go.Figure:
-    "Equal-area 2D histogram of viewing directions (azimuth vs cos of the polar angle)."
-    d = _as_numpy(viewing_directions(torch.as_tensor(rots)))
-    azimuth = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
-    fig = go.Figure(go.Histogram2d(x=azimuth, y=d[:, 2], xbins=dict(start=-180, end=180, size=360 / bins),
-                                   ybins=dict(start=-1, end=1, size=4 / bins), colorscale='Viridis'))
-    return fig.update_layout(title=title, width=size * 1.6, height=size, xaxis_title='azimuth (deg)', yaxis_title='cos(polar angle)')
+                      bins:int=36, # bins across the map (half as many from pole to pole)
+                      title:str='Viewing directions', size:int=380)->go.Figure:
+    "Heat map of viewing directions on the Mollweide projection (equal-area: uniform poses look flat)."
+    x, y = mollweide(viewing_directions(torch.as_tensor(rots)))
+    counts, xe, ye = np.histogram2d(x, y, bins=(bins, bins // 2), range=((-2, 2), (-1, 1)))
+    xc, yc = (xe[:-1] + xe[1:]) / 2, (ye[:-1] + ye[1:]) / 2
+    outside = (xc[:, None] / 2) ** 2 + yc[None, :] ** 2 > 1  # bin centres outside the ellipse: not part of the sphere
+    density = np.where(outside, np.nan, counts).T
+    fig = go.Figure(go.Heatmap(x=xc, y=yc, z=density, colorscale='Viridis', colorbar=dict(title='images'), hoverongaps=False))
+    return _mollweide_frame(fig, title, size)
 
 # %% ../nbs/04_viz.ipynb #e90c11a4
 def direction_map(dirs, # (n,3) unit viewing directions
                   values, # (n,) a value per direction (colour)
                   marks:dict|None=None, # name -> (3,) a direction to mark, e.g. {'true pose': d}
                   title:str='', colorbar:str='', size:int=420)->go.Figure:
-    "Values on viewing directions, on the equal-area (azimuth, cos polar angle) map."
-    d, v = _as_numpy(dirs), _as_numpy(values)
-    fig = go.Figure(go.Scattergl(x=np.degrees(np.arctan2(d[:, 1], d[:, 0])), y=d[:, 2], mode='markers', name='grid',
-                                 marker=dict(color=v, colorscale='Viridis', size=6, colorbar=dict(title=colorbar))))
+    "Values on viewing directions, on the Mollweide map."
+    x, y = mollweide(dirs)
+    fig = go.Figure(go.Scattergl(x=x, y=y, mode='markers', name='grid', hovertext=[f'{v:.4g}' for v in _as_numpy(values)],
+                                 marker=dict(color=_as_numpy(values), colorscale='Viridis', size=7, colorbar=dict(title=colorbar))))
     for i, (name, m) in enumerate((marks or {}).items()):
-        m = _as_numpy(m).reshape(3)
-        fig.add_trace(go.Scatter(x=[np.degrees(np.arctan2(m[1], m[0]))], y=[m[2]], mode='markers', name=name,
+        mx, my = mollweide(m)
+        fig.add_trace(go.Scatter(x=mx, y=my, mode='markers', name=name,
                                  marker=dict(symbol=['x', 'circle-open', 'diamond-open'][i % 3], size=14, color='red', line=dict(width=2))))
-    return fig.update_layout(title=title, width=size * 1.6, height=size, xaxis_title='azimuth (deg)', yaxis_title='cos(polar angle)',
-                             xaxis_range=[-185, 185], yaxis_range=[-1.05, 1.05], legend=dict(orientation='h', y=-0.2))
+    _mollweide_frame(fig, title, size)
+    return fig.update_layout(showlegend=True, legend=dict(orientation='h', y=-0.05))
 
 # %% ../nbs/04_viz.ipynb #fb54c605
 def ctf_curves(params:Tensor, # (N,9) cryoDRGN CTF rows
@@ -159,6 +196,30 @@ def fsc_plot(freqs, # (S,) cycles/pixel
     for t in thresholds: fig.add_hline(y=t, line_dash='dot', line_color='gray', annotation_text=str(t))
     unit = '1/Å' if pixel_size != 1.0 else '1/pixel'
     return fig.update_layout(title=title, xaxis_title=f'spatial frequency ({unit})', yaxis_range=[-0.1, 1.05], width=600, height=350)
+
+# %% ../nbs/04_viz.ipynb #f6762e5e
+def training_figure(history:list[dict], # per-epoch records
+                    vol:Tensor|None=None, # (D,D,D) current map
+                    rots:Tensor|None=None, # (N,3,3) current poses
+                    max_points:int=2000): # viewing directions drawn
+    "Loss per epoch, central slices of the map, and viewing directions (plotly)."
+    specs = [[{'type': 'xy'}, {'type': 'xy'}, {'type': 'xy'}, {'type': 'xy'}, {'type': 'scene'}]]
+    fig = make_subplots(1, 5, specs=specs, subplot_titles=('loss', 'map z=D/2', 'y=D/2', 'x=D/2', 'viewing directions'),
+                        column_widths=[0.28, 0.16, 0.16, 0.16, 0.24])
+    fig.add_trace(go.Scatter(x=[r['epoch'] for r in history], y=[r['loss'] for r in history], mode='lines+markers', name='loss'), 1, 1)
+    if vol is not None:
+        c = vol.shape[-1] // 2
+        for col, plane in enumerate((vol[c], vol[:, c], vol[:, :, c]), start=2):
+            fig.add_trace(go.Heatmap(z=plane.cpu().numpy(), colorscale='gray', showscale=False), 1, col)
+            fig.update_yaxes(scaleanchor=f'x{col}', row=1, col=col, showticklabels=False)
+            fig.update_xaxes(showticklabels=False, row=1, col=col)
+    if rots is not None:
+        dirs = viewing_directions(rots[:: max(1, len(rots) // max_points)]).cpu().numpy()
+        fig.add_trace(go.Scatter3d(x=dirs[:, 0], y=dirs[:, 1], z=dirs[:, 2], mode='markers', marker=dict(size=1.5), name='poses'), 1, 5)
+    fig.update_layout(height=320, width=1300, showlegend=False, margin=dict(l=30, r=10, t=40, b=30))
+    fig.update_xaxes(title_text='epoch', row=1, col=1)
+    return fig
+
 
 # %% ../nbs/04_viz.ipynb #1782e6c6
 def write_html(path, # output .html
