@@ -4,15 +4,15 @@
 
 # %% ../nbs/15_distributed.ipynb #a1dd2d29
 from __future__ import annotations
-import os
+import os, sys
 import torch
 import torch.distributed as dist
 from torch import Tensor
 from .train import Callback, CheckpointCallback, SnapshotCallback, LogCallback, ProgressCallback, MonitorCallback
 
 # %% auto #0
-__all__ = ['init_distributed', 'finish_distributed', 'rank_and_world', 'is_main', 'shard', 'reduce_gradients', 'combine_rows',
-           'sum_over_processes', 'DistributedCallback']
+__all__ = ['init_distributed', 'finish_distributed', 'rank_and_world', 'is_main', 'end_process', 'shard', 'reduce_gradients',
+           'combine_rows', 'sum_over_processes', 'DistributedCallback']
 
 # %% ../nbs/15_distributed.ipynb #f50d6f00
 def init_distributed(backend:str|None=None, # 'nccl' or 'gloo'; default NCCL with CUDA, else gloo
@@ -39,6 +39,12 @@ def rank_and_world()->tuple[int, int]:
 def is_main()->bool:
     "True in the process that writes the outputs (rank 0)."
     return rank_and_world()[0] == 0
+
+# %% ../nbs/15_distributed.ipynb #305fefac
+def end_process(status:int=0): # exit status
+    "End this process now (after `finish_distributed`): flush stdout and stderr, then exit without interpreter teardown."
+    sys.stdout.flush(); sys.stderr.flush()
+    os._exit(status)
 
 # %% ../nbs/15_distributed.ipynb #c9e1a65f
 def shard(idx:Tensor, # (B,) image indices of one global batch

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from torch import nn, Tensor
+from fastcore.basics import patch
 from .geometry import freq_lattice, circular_mask
 from .fourier import iht3_center
 from .imaging import slice_coords
@@ -14,7 +15,8 @@ from .io import write_mrc
 from .pose import evaluate
 
 # %% auto #0
-__all__ = ['GaussianEncoding', 'GeometricEncoding', 'ResidualLinear', 'HartleyMLP', 'eval_slices', 'to_volume', 'write_volume']
+__all__ = ['GaussianEncoding', 'GeometricEncoding', 'ResidualLinear', 'HartleyMLP', 'fast_bf16', 'eval_slices', 'to_volume',
+           'write_volume']
 
 # %% ../nbs/11_models.ipynb #d758fe99
 class GaussianEncoding(nn.Module):
@@ -25,9 +27,10 @@ class GaussianEncoding(nn.Module):
         super().__init__()
         self.register_buffer('B', torch.randn(n, 3, generator=generator) * sigma_px)
         self.out_dim = 2 * n
-    def forward(self, coords:Tensor)->Tensor: # (...,3) cycles/pixel -> (...,2n)
-        phase = 2 * math.pi * coords @ self.B.T
-        return torch.cat([phase.sin(), phase.cos()], -1)
+    def forward(self, coords:Tensor)->Tensor: # (...,3) cycles/pixel -> (...,2n), float32 even under autocast
+        with torch.autocast(coords.device.type, enabled=False):  # a phase of ~100 rad needs float32, not bfloat16
+            phase = 2 * math.pi * coords.float() @ self.B.T
+            return torch.cat([phase.sin(), phase.cos()], -1)
 
 # %% ../nbs/11_models.ipynb #3e6b79a7
 class GeometricEncoding(nn.Module):
@@ -39,9 +42,10 @@ class GeometricEncoding(nn.Module):
         if n < 2: raise ValueError(f"need at least 2 positions per axis, got n={n}")
         self.register_buffer('b', max_px * (min_px / max_px) ** (torch.arange(n) / (n - 1)))
         self.out_dim = 6 * n
-    def forward(self, coords:Tensor)->Tensor: # (...,3) cycles/pixel -> (...,6n)
-        phase = 2 * math.pi * (coords[..., :, None] * self.b).flatten(-2)  # (...,3n) axis-major
-        return torch.cat([phase.sin(), phase.cos()], -1)
+    def forward(self, coords:Tensor)->Tensor: # (...,3) cycles/pixel -> (...,6n), float32 even under autocast
+        with torch.autocast(coords.device.type, enabled=False):
+            phase = 2 * math.pi * (coords.float()[..., :, None] * self.b).flatten(-2)  # (...,3n) axis-major
+            return torch.cat([phase.sin(), phase.cos()], -1)
 
 # %% ../nbs/11_models.ipynb #fee980ca
 class ResidualLinear(nn.Linear):
@@ -59,7 +63,8 @@ class HartleyMLP(nn.Module):
                  enc_dim:int|None=None, # frequencies per axis: default D/2; 'gaussian' draws 3 enc_dim positions
                  sigma_px:float|None=None, # 'gaussian' position spread: default D/(8 pi) px (cryoDRGN's 0.5 * D/2 rad)
                  out_scale:float=1.0, # outputs are multiplied by this (set to the data's Hartley amplitude)
-                 generator:torch.Generator|None=None): # for the random features (default: torch's global generator)
+                 generator:torch.Generator|None=None, # for the random features (default: torch's global generator)
+                 bf16:bool=False): # run the layers (not the encoding) in bfloat16 autocast: see `fast_bf16`
         super().__init__()
         enc_dim = D // 2 if enc_dim is None else enc_dim
         if encoding == 'gaussian':
@@ -67,7 +72,7 @@ class HartleyMLP(nn.Module):
         elif encoding == 'geometric': self.encoding = GeometricEncoding(enc_dim, D / 4)
         elif isinstance(encoding, nn.Module): self.encoding = encoding
         else: raise ValueError(f"unknown encoding {encoding!r}: use 'gaussian' or 'geometric'")
-        self.D, self.zdim = D, zdim
+        self.D, self.zdim, self.bf16 = D, zdim, bf16
         blocks = [nn.Linear(self.encoding.out_dim + zdim, hidden), nn.ReLU()]
         for _ in range(layers): blocks += [ResidualLinear(hidden, hidden), nn.ReLU()]
         self.net = nn.Sequential(*blocks, nn.Linear(hidden, 1))
@@ -81,12 +86,40 @@ class HartleyMLP(nn.Module):
         if z is not None:
             z = z.reshape(len(z), *[1] * (coords.dim() - 2), self.zdim).expand(*coords.shape[:-1], self.zdim)
             x = torch.cat([x, z.to(x)], -1)
-        return self.net(x)[..., 0] * self.out_scale
+        return self.layers(x)[..., 0] * self.out_scale
+
+    def layers(self, x:Tensor, start:int=0)->Tensor: # (...,F) features -> (...,1) float32
+        "The layers from `start` on, in bfloat16 autocast if the network was built with `bf16`."
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16): return self.net[start:](x).float()
 
     def reset_parameters(self):
         "Re-initialise every layer (the paper's reset, '+r'); the encoding and `out_scale` are kept."
         for layer in self.net:
             if isinstance(layer, nn.Linear): layer.reset_parameters()
+
+# %% ../nbs/11_models.ipynb #77e136c4
+@patch
+def forward_latents(self:HartleyMLP, coords:Tensor, # (M,3) cycles/pixel, shared by every latent
+                    z:Tensor, # (B,zdim) latents
+                    chunk:int=4096, # coordinates at a time (activations: B x chunk x hidden floats)
+                   )->Tensor: # (B,M): row b is the network at z[b]
+    "The network at many latents on the same coordinates, with the encoding and its share of the input layer computed once."
+    first, F_in = self.net[0], self.encoding.out_dim
+    z_part = z.to(first.weight) @ first.weight[:, F_in:].T                      # (B,H): W_z z
+    out = coords.new_empty(len(z), len(coords))
+    for start in range(0, len(coords), chunk):
+        shared = nn.functional.linear(self.encoding(coords[start:start + chunk]), first.weight[:, :F_in], first.bias)  # (C,H)
+        h = self.layers(shared[None] + z_part[:, None], start=1)                # (B,C,H) -> (B,C,1)
+        out[:, start:start + chunk] = h[..., 0] * self.out_scale
+    return out
+
+# %% ../nbs/11_models.ipynb #c8502fce
+def fast_bf16(device=None)->bool: # default: the current default device (CUDA if available)
+    "Whether bfloat16 matrix products run natively on `device`: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX."
+    device = torch.device(device if device is not None else ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    if device.type != 'cpu': return False
+    return any(getattr(torch.cpu, name, lambda: False)() for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
 
 # %% ../nbs/11_models.ipynb #c302e4f1
 def eval_slices(model:nn.Module, # coords (...,3) [, z] -> Hartley values

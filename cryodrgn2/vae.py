@@ -17,7 +17,7 @@ from .ctf import ctf_from_params
 from .geometry import circular_mask, freq_lattice
 from .io import DataError, _atomic_path, _load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
-from .models import HartleyMLP, ResidualLinear, _device
+from .models import HartleyMLP, ResidualLinear, _device, fast_bf16
 from .pose import evaluate, search, SearchResult
 from .train import (Callback, PoseSearchCallback, FrequencyRampCallback, ResetCallback, slice_loss, rotation_angle_deg,
                              prepare_outdir, load_data, launched_rank, in_jupyter, _run_job)
@@ -156,7 +156,9 @@ class LatentLattices(nn.Module):
         ball = circular_mask(D, radius, ndim=3, device=device)
         coords = freq_lattice(D, ndim=3, device=device)[ball]                        # (M,3)
         ht = torch.zeros(len(z), D, D, D, device=device)
-        ht[:, ball] = evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk).to(ht)
+        with torch.no_grad():  # a HartleyMLP shares the encoding and part of its input layer between latents
+            ht[:, ball] = (decoder.forward_latents(coords, z) if hasattr(decoder, 'forward_latents')
+                           else evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk)).to(ht)
         self.register_buffer('lattices', symmetrize_ht(ht))                          # (B,D+1,D+1,D+1)
     def forward(self, coords:Tensor, # (B,...,3) cycles/pixel
                 index:Tensor, # (B,1) which lattice each row of coords samples
@@ -319,10 +321,12 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (+r)
                base_level:int=2, iters:int=4, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
                device=None, # default: CUDA if available
+               amp:bool|None=None, # bfloat16 decoder layers (mixed precision); None: where the device has native bfloat16
                progress:bool=True, # progress bars
                cbs:Iterable=(), # extra callbacks
               ):
     "Heterogeneous ab initio reconstruction: a VAE over maps, every image's pose and latent, from the images alone."
+    amp = fast_bf16(device) if amp is None else amp
     config = {k: v for k, v in dict(job='abinit-het', **locals()).items() if k != 'cbs'}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
     data = load_data(particles, ctf, invert, datadir, lazy)
@@ -331,7 +335,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
            LatentPoseSearchCallback(search_every, search_start, search_warmup, search_chunk, l_min=l_start, group=search_group,
                                     base_level=base_level, iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid),
            ResetCallback(reset_epochs), LatentSnapshotCallback(outdir), LatentMonitorCallback(), *cbs]
-    make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
+    make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers, bf16=amp)
     learn = _run_job('abinit-het', data, outdir, config, cbs, epochs, load, seed, make_model, lr, batch_size, device, progress, ref=ref)
     if learn.z_mu is None: learn.z_mu, learn.z_logvar = encode_all(learn.model, data.images, learn.shift_px, data.ctf_params)  # resumed with no epoch left
     if launched_rank() == 0:

@@ -31,6 +31,7 @@ def data(tmp_path_factory):
     with pytest.warns(RuntimeWarning): mrcfile.write(b / 'nan.mrcs', imgs)
     mrcfile.write(b / 'vol48.mrc', np.zeros((48, 48, 48), np.float32))
     (b / 'missing_stack.star').write_text((ok / 'particles.star').read_text().replace('particles.mrcs', 'nothere.mrcs'))
+    (root / 'old_run').mkdir(); (root / 'old_run' / 'config.yaml').write_text('job: abinit-homo\n')
     return root
 
 ALIGN = ['align', 'ok/particles.mrcs', '--volume', 'ok/volume.mrc', '-o', 'out/x.pkl']
@@ -57,6 +58,7 @@ CASES = [
     ('negative refinement rounds', ALIGN + ['--iters', '-2'], 'argument --iters: must be >= 0, got -2'),
     ('a word for a number', ['simulate', '-o', 'sim', '-n', 'many'], "argument -n: expected an integer, got 'many'"),
     ('zero SNR', ['simulate', '-o', 'sim', '--snr', '0'], 'argument --snr: must be > 0, got 0'),
+    ('a folder holding a run', ['abinit-homo', 'ok/particles.mrcs', '-o', 'old_run'], 'old_run: already holds a run (config.yaml); resume it with --load, or replace it with --force'),
     ('simulating over a dataset', ['simulate', '-o', 'ok', '-n', '5', '-D', '32'], 'ok: already holds a dataset (particles.mrcs); use force=True / --force to overwrite'),
 ]
 
@@ -71,3 +73,13 @@ def test_one_line_error(data, monkeypatch, capsys, case, args, expected):
     assert len(lines) == 1, err
     assert expected in lines[0], err
     assert 'Traceback' not in err
+
+
+def test_readme_table_lists_every_case():
+    "The README's bad-input table is this file's CASES: same inputs, same errors, same order."
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    section = readme.split('## Bad input', 1)[1].split('\n## ', 1)[0]
+    rows = [[c.strip() for c in line.strip().strip('|').split('|')] for line in section.splitlines() if line.startswith('| ')][1:]
+    table = [(case, command.strip('`'), error.strip('`')) for case, command, error in rows]
+    assert table == [(case, 'cryodrgn2 ' + ' '.join(args), expected) for case, args, expected in CASES]

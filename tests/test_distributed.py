@@ -6,7 +6,7 @@ import torch
 
 SCRIPT = textwrap.dedent('''
     import sys, torch
-    from cryodrgn2.distributed import init_distributed, finish_distributed, is_main, DistributedCallback
+    from cryodrgn2.distributed import init_distributed, finish_distributed, is_main, DistributedCallback, end_process
     from cryodrgn2.simulate import phantom, simulate
     from cryodrgn2.models import HartleyMLP
     from cryodrgn2.train import Learner, prepare_particles, PoseSearchCallback, FrequencyRampCallback
@@ -22,6 +22,7 @@ SCRIPT = textwrap.dedent('''
     changed = ((learn.rots - truth.rots).flatten(1).norm(dim=1) > 1e-4).float().mean().item()
     if is_main(): torch.save(dict(loss=[r['loss'] for r in learn.history], rots=learn.rots, shift_px=learn.shift_px, search_changed=changed), sys.argv[1])
     finish_distributed()
+    end_process()  # skip the interpreter teardown, where gloo can abort (see nbs/15_distributed)
 ''')
 
 def torchrun(nproc:int, script:Path, out:Path):
