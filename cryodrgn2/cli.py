@@ -94,12 +94,11 @@ def _add_job_args(p, epochs:int):
     p.add_argument('--ref', help='reference map (.mrc): the report shows the FSC to it')
     p.add_argument('--force', action='store_true', help='replace a previous run in OUTDIR')
     p.add_argument('--device', help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available)")
-    _add_amp_arg(p)
 
-def _add_amp_arg(p):
-    p.add_argument('--amp', action=argparse.BooleanOptionalAction, default=None,
-                   help='bfloat16 network layers (mixed precision): about 3x faster training where the hardware has native '
-                        'bfloat16 (default: on exactly there: recent GPUs, CPUs with AVX512-BF16 or AMX)')
+def _add_bf16_arg(p):
+    p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None,
+                   help='evaluate the network in bfloat16 for pose search, several times faster where the hardware has native '
+                        'bfloat16 (default: on exactly there: recent GPUs, CPUs with AVX512-BF16 or AMX); training is always float32')
 
 def _add_align(sub):
     p = sub.add_parser('align', help='find the pose of every particle against a known map',
@@ -131,13 +130,14 @@ def _add_abinit_homo(sub):
                        description='Ab initio reconstruction: a Hartley-space network and every image\'s pose, learned together '
                                    '(pose search every few epochs, frequency marching, model reset). Writes reconstruct.mrc, '
                                    'poses.pkl, per-epoch maps, poses and checkpoints, config.yaml, run.log and report.html.')
-    _add_data_args(p); _add_job_args(p, epochs=10)
+    _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
     p.set_defaults(run=_run_abinit_homo)
 
 def _run_abinit_homo(args):
     from cryodrgn2.train import abinit_homo
     abinit_homo(args.particles, ctf=args.ctf, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, load=args.load,
-                seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, device=args.device, amp=args.amp)
+                seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, device=args.device,
+                bf16_search=args.bf16_search)
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html')
 
 def _add_train_nn(sub):
@@ -151,7 +151,7 @@ def _add_train_nn(sub):
 def _run_train_nn(args):
     from cryodrgn2.train import train_nn
     train_nn(args.particles, args.poses, ctf=args.ctf, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data,
-             load=args.load, seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, device=args.device, amp=args.amp)
+             load=args.load, seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, device=args.device)
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/report.html')
 
 def _add_evaluate(sub):
@@ -183,12 +183,12 @@ def _add_demo(sub):
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--force', action='store_true', help='replace an earlier demo in OUTDIR')
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CUDA if available)")
-    _add_amp_arg(p)
+    _add_bf16_arg(p)
     p.set_defaults(run=_run_demo)
 
 def _run_demo(args):
     from cryodrgn2.train import demo
-    demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device, amp=args.amp,
+    demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device, bf16_search=args.bf16_search,
          **({} if args.epochs is None else dict(epochs=args.epochs)))
 
 # %% ../nbs/90_cli.ipynb #458c9528
@@ -198,7 +198,7 @@ def _add_abinit_het(sub):
                                    'learned together with every image\'s pose (searched at its own z). Writes z.pkl, z.E.pkl, '
                                    'poses.pkl, reconstruct.mrc (the map at the centre of the latents), weights.E.pt, config.yaml, '
                                    'run.log and report.html.')
-    _add_data_args(p); _add_job_args(p, epochs=10)
+    _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
     p.add_argument('--zdim', type=_positive_int, default=8, help='latent dimension (default: %(default)s)')
     p.add_argument('--beta', type=_number(float, 0), help='weight of the KL term (default: 1/zdim)')
     p.set_defaults(run=_run_abinit_het)
@@ -207,7 +207,7 @@ def _run_abinit_het(args):
     from cryodrgn2.vae import abinit_het
     abinit_het(args.particles, ctf=args.ctf, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data,
                load=args.load, seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, beta=args.beta, device=args.device,
-               amp=args.amp)
+               bf16_search=args.bf16_search)
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
 
 def _add_analyze(sub):

@@ -40,15 +40,16 @@ def evaluate(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
              coords:Tensor, # (...,3) or, with z, (B,...,3) frequencies in cycles/pixel
              z:Tensor|None=None, # (B,zdim) per-image latents
              chunk:int=2 ** 16, # points per model call (bounds the network's activations)
-            )->Tensor: # (...) model values
+             bf16:bool=False, # run the model under bfloat16 autocast (a network's layers; see `models.fast_bf16`)
+            )->Tensor: # (...) model values (float32)
     "Evaluate a model on many coordinates in memory-bounded chunks, without gradients."
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(coords.device.type, dtype=torch.bfloat16, enabled=bf16):
         if z is None:
             flat = coords.reshape(-1, 3)
-            return torch.cat([model(part) for part in flat.split(chunk)]).reshape(coords.shape[:-1])
+            return torch.cat([model(part) for part in flat.split(chunk)]).float().reshape(coords.shape[:-1])
         flat = coords.reshape(coords.shape[0], -1, 3)
         per_image = [torch.cat([model(part[None], z[i:i + 1])[0] for part in flat[i].split(chunk)]) for i in range(len(flat))]
-        return torch.stack(per_image).reshape(coords.shape[:-1])
+        return torch.stack(per_image).float().reshape(coords.shape[:-1])
 
 def inplane_slices(model:Callable, # the model
                    level:int, # Hopf grid level r
@@ -165,12 +166,13 @@ def lattice_model(model:Callable, # the model (no latent)
                   D:int, # box size
                   radius:float, # evaluate inside |k| D <= radius (Fourier pixels); zero outside
                   chunk:int=2 ** 16, # points per model call
+                  bf16:bool=False, # evaluate under bfloat16 autocast (`evaluate`)
                  )->VoxelModel:
     "The model evaluated once on the 3D lattice inside a ball, as a voxel model."
     device = next((t.device for t in _tensors(model)), torch.device('cpu'))
     ball = circular_mask(D, radius, ndim=3, device=device)
     ht = torch.zeros(D, D, D, device=device)
-    ht[ball] = evaluate(model, freq_lattice(D, ndim=3, device=device)[ball], chunk=chunk)
+    ht[ball] = evaluate(model, freq_lattice(D, ndim=3, device=device)[ball], chunk=chunk, bf16=bf16)
     return VoxelModel(iht3_center(ht))
 
 # %% ../nbs/10_pose.ipynb #e6adf4cb
@@ -209,6 +211,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
            l_max:int=32, # band limit of the last round (capped at D/2 - 1)
            scale:float|str='global', # model amplitude: 'global' (estimated once), 'fit' (per candidate), or a number
            on_lattice:bool=True, # evaluate a model without latents once on the 3D lattice, then interpolate
+           bf16:bool=False, # that lattice evaluation in bfloat16 (`evaluate`): faster where `models.fast_bf16`
            batch_size:int=32, # images searched at a time (bounds memory)
            return_top:bool=False, # also return the K final candidates of each image
            progress:bool=False, # show a progress bar
@@ -220,7 +223,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
     N, D = len(images), _batch(images, 0, 1, 'cpu').shape[-1]
     device = _device(model, images, device)
     radii = band_schedule(D, l_min, l_max, iters)
-    if on_lattice and z is None and not isinstance(model, VoxelModel): model = lattice_model(model, D, max(radii) + 2)
+    if on_lattice and z is None and not isinstance(model, VoxelModel): model = lattice_model(model, D, max(radii) + 2, bf16=bf16)
     bands = [band(D, r, device) for r in radii]
     base_shifts = shift_grid(t_extent, t_ngrid, device)
     local_shifts = [shift_grid(t_extent / 2 ** m, t_ngrid, device) for m in range(1, iters + 1)]

@@ -598,20 +598,20 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (the paper's +r)
                 base_level:int=2, iters:int=4, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
                 device=None, # default: CUDA if available
-                amp:bool|None=None, # bfloat16 layers (mixed precision); None: where the device has native bfloat16 (`models.fast_bf16`)
+                bf16_search:bool|None=None, # evaluate the network in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                 progress:bool=True, # progress bars
                 cbs:Iterable[Callback]=(), # extra callbacks
                )->Learner:
     "Ab initio reconstruction of one structure: a map and every image's pose from the images alone."
-    amp = fast_bf16(device) if amp is None else amp
+    bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
     config = {k: v for k, v in dict(job='abinit-homo', **locals()).items() if k != 'cbs'}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
     data = load_data(particles, ctf, invert, datadir, lazy)
     cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs),
            PoseSearchCallback(search_every, search_start, search_warmup, search_chunk, l_min=l_start, base_level=base_level,
-                              iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid),
+                              iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
            ResetCallback(reset_epochs), *cbs]
-    return _run_job('abinit-homo', data, outdir, config, cbs, epochs, load, seed, partial(HartleyMLP, data.D, hidden, layers, bf16=amp),
+    return _run_job('abinit-homo', data, outdir, config, cbs, epochs, load, seed, partial(HartleyMLP, data.D, hidden, layers),
                     lr, batch_size, device, progress, ref=ref)
 
 def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
@@ -622,17 +622,16 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              invert:bool=True, load=None, seed:int=0, ref=None, force:bool=False, datadir=None, lazy:bool|None=None,
              hidden:int=256, layers:int=3, lr:float=1e-3, batch_size:int=8,
              band_limit:int|None=None, # Fourier pixels; default D/2 - 1
-             device=None, amp:bool|None=None, progress:bool=True, # amp: as in `abinit_homo`
+             device=None, progress:bool=True,
              cbs:Iterable[Callback]=(), # extra callbacks
             )->Learner:
     "Train the network on images at known, fixed poses (cryoDRGN's train_nn)."
-    amp = fast_bf16(device) if amp is None else amp
     config = {k: v for k, v in dict(job='train-nn', **locals()).items() if k != 'cbs'}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
     data = load_data(particles, ctf, invert, datadir, lazy)
     rots, shift_px = read_poses(poses, data.D)
     check_counts(**{str(particles): len(data), str(poses): len(rots)})
-    return _run_job('train-nn', data, outdir, config, list(cbs), epochs, load, seed, partial(HartleyMLP, data.D, hidden, layers, bf16=amp),
+    return _run_job('train-nn', data, outdir, config, list(cbs), epochs, load, seed, partial(HartleyMLP, data.D, hidden, layers),
                     lr, batch_size, device, progress, rots, shift_px, band_limit, ref, write_pose_files=False)
 
 # %% ../nbs/12_train.ipynb #d25e58fc

@@ -39,8 +39,8 @@ class ImageEncoder(nn.Module):
         self.D, self.zdim = D, zdim
         bnd = band(D, D / 2 - 1 if radius is None else radius)
         for name in ('index', 'coords', 'mirror'): self.register_buffer(name, getattr(bnd, name), persistent=False)
-        blocks = [nn.Linear(len(bnd.index), hidden), nn.ReLU()]
-        for _ in range(layers): blocks += [ResidualLinear(hidden, hidden), nn.ReLU()]
+        blocks = [nn.Linear(len(bnd.index), hidden), nn.ReLU(inplace=True)]
+        for _ in range(layers): blocks += [ResidualLinear(hidden, hidden), nn.ReLU(inplace=True)]
         self.net = nn.Sequential(*blocks, nn.Linear(hidden, 2 * zdim))
 
     def features(self, images:Tensor, # (B,D,D) real-space images (scaled)
@@ -150,15 +150,17 @@ class LatentLattices(nn.Module):
     def __init__(self, decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley values
                  z:Tensor, # (B,zdim) one latent per image
                  radius:float, # evaluate inside |k| D <= radius (Fourier pixels); zero outside
-                 chunk:int=2 ** 16): # points per decoder call
+                 chunk:int=2 ** 16, # points per decoder call
+                 bf16:bool=False): # evaluate the decoder under bfloat16 autocast (`pose.evaluate`)
         super().__init__()
         D, device = decoder.D, z.device
         ball = circular_mask(D, radius, ndim=3, device=device)
         coords = freq_lattice(D, ndim=3, device=device)[ball]                        # (M,3)
         ht = torch.zeros(len(z), D, D, D, device=device)
-        with torch.no_grad():  # a HartleyMLP shares the encoding and part of its input layer between latents
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            # a HartleyMLP shares the encoding and part of its input layer between latents
             ht[:, ball] = (decoder.forward_latents(coords, z) if hasattr(decoder, 'forward_latents')
-                           else evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk)).to(ht)
+                           else evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk)).float()
         self.register_buffer('lattices', symmetrize_ht(ht))                          # (B,D+1,D+1,D+1)
     def forward(self, coords:Tensor, # (B,...,3) cycles/pixel
                 index:Tensor, # (B,1) which lattice each row of coords samples
@@ -176,6 +178,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
                   group:int=32, # images whose lattices are built at a time
                   scale:float|str='global', # model amplitude, as in `pose.search`
                   device=None, # default: the decoder's device
+                  bf16:bool=False, # build the lattices with the decoder in bfloat16 (see `models.fast_bf16`)
                   **search_kwargs, # passed to `pose.search` (base_level, keep, iters, t_extent, t_ngrid)
                  )->SearchResult:
     "Pose of every image against the decoder at that image's own z (on per-image lattices)."
@@ -184,7 +187,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
     radius = min(l_max, D // 2 - 1) + 2
     for start in range(0, len(images), group):
         part = slice(start, start + group)
-        lattices = LatentLattices(decoder, z[part].to(device), radius)
+        lattices = LatentLattices(decoder, z[part].to(device), radius, bf16=bf16)
         index = torch.arange(len(lattices.lattices), device=device)[:, None].float()
         found = search(lattices, images[part], None if ctf is None else ctf[part], z=index, l_min=l_min, l_max=l_max, scale=scale,
                        batch_size=group, device=device, **search_kwargs)
@@ -321,21 +324,21 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (+r)
                base_level:int=2, iters:int=4, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
                device=None, # default: CUDA if available
-               amp:bool|None=None, # bfloat16 decoder layers (mixed precision); None: where the device has native bfloat16
+               bf16_search:bool|None=None, # evaluate the decoder in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                progress:bool=True, # progress bars
                cbs:Iterable=(), # extra callbacks
               ):
     "Heterogeneous ab initio reconstruction: a VAE over maps, every image's pose and latent, from the images alone."
-    amp = fast_bf16(device) if amp is None else amp
+    bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
     config = {k: v for k, v in dict(job='abinit-het', **locals()).items() if k != 'cbs'}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
     data = load_data(particles, ctf, invert, datadir, lazy)
     config.update(D=data.D, pixel_size=data.pixel_size, scale=data.scale)
     cbs = [VAECallback(beta), FrequencyRampCallback(l_start, l_end, ramp_epochs),
            LatentPoseSearchCallback(search_every, search_start, search_warmup, search_chunk, l_min=l_start, group=search_group,
-                                    base_level=base_level, iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid),
+                                    base_level=base_level, iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
            ResetCallback(reset_epochs), LatentSnapshotCallback(outdir), LatentMonitorCallback(), *cbs]
-    make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers, bf16=amp)
+    make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
     learn = _run_job('abinit-het', data, outdir, config, cbs, epochs, load, seed, make_model, lr, batch_size, device, progress, ref=ref)
     if learn.z_mu is None: learn.z_mu, learn.z_logvar = encode_all(learn.model, data.images, learn.shift_px, data.ctf_params)  # resumed with no epoch left
     if launched_rank() == 0:
