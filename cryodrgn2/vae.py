@@ -17,7 +17,7 @@ from .ctf import ctf_from_params
 from .geometry import circular_mask, freq_lattice
 from .io import DataError, _atomic_path, _load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
-from .models import HartleyMLP, ResidualLinear, _device, fast_bf16
+from .models import HartleyMLP, ResidualLinear, ReLU, _device, fast_bf16
 from .pose import evaluate, search, SearchResult
 from .train import (Callback, PoseSearchCallback, FrequencyRampCallback, ResetCallback, slice_loss, rotation_angle_deg,
                              prepare_outdir, load_data, launched_rank, in_jupyter, _run_job)
@@ -39,8 +39,8 @@ class ImageEncoder(nn.Module):
         self.D, self.zdim = D, zdim
         bnd = band(D, D / 2 - 1 if radius is None else radius)
         for name in ('index', 'coords', 'mirror'): self.register_buffer(name, getattr(bnd, name), persistent=False)
-        blocks = [nn.Linear(len(bnd.index), hidden), nn.ReLU(inplace=True)]
-        for _ in range(layers): blocks += [ResidualLinear(hidden, hidden), nn.ReLU(inplace=True)]
+        blocks = [nn.Linear(len(bnd.index), hidden), ReLU()]
+        for _ in range(layers): blocks += [ResidualLinear(hidden, hidden), ReLU()]
         self.net = nn.Sequential(*blocks, nn.Linear(hidden, 2 * zdim))
 
     def features(self, images:Tensor, # (B,D,D) real-space images (scaled)
