@@ -133,14 +133,14 @@ def simulate(outdir, env, n, extra):
 
 
 def reference_peak_mb(D, work, env, threads):
-    "Peak RSS (MB) of a 1-epoch `cryodrgn abinit_het_old` run on 32 images of box D (its search at the full band)."
+    "Peak RSS (MB) and exit code (-9: killed, e.g. out of memory) of a 1-epoch `cryodrgn abinit_het_old` run on 32 images of box D, searching (`--ps-freq 2`: epoch 1 searches; with 1 it never does) at the full band."
     data = work / f'mem_ref_{D}'
     if not (data / 'particles.mrcs').exists():
         run(['cryodrgn2', 'simulate', '-o', str(data), '-n', '32', '-D', str(D), '--snr', '0.1'], env)
-    code = ('import resource, subprocess, sys, json; subprocess.run(sys.argv[1:], check=True, capture_output=True); '
-            'print(json.dumps(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))')
+    code = ('import resource, subprocess, sys, json; rc = subprocess.run(sys.argv[1:], capture_output=True).returncode; '
+            'print(json.dumps(dict(peak_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, returncode=rc))))')
     cmd = ['cryodrgn', 'abinit_het_old', str(data / 'particles.mrcs'), '--ctf', str(data / 'ctf.pkl'), '-o', str(work / f'ref_mem_out_{D}'),
-           '--zdim', '8', '-n', '1', '--pretrain', '32', '--ps-freq', '1', '--l-start', str(D // 2 - 1), '--l-end', str(D // 2 - 1),
+           '--zdim', '8', '-n', '1', '--pretrain', '32', '--ps-freq', '2', '--l-start', str(D // 2 - 1), '--l-end', str(D // 2 - 1),
            '--max-threads', str(threads), '--no-analysis']
     return last_json(run([sys.executable, '-c', code, *cmd], env)[0])
 
@@ -169,8 +169,11 @@ def main():
     if 'memory' in parts:
         results['memory'] = [last_json(run([sys.executable, '-c', MEMORY, str(D), str(args.mem_steps), str(args.threads)], env)[0])
                              for D in (64, 128)]
+        print('memory', results['memory'], flush=True)
         if args.mem_reference:
-            for entry in results['memory']: entry['reference_peak_rss_mb'] = reference_peak_mb(entry['D'], work, env, args.threads)
+            for entry in results['memory']:
+                ref = reference_peak_mb(entry['D'], work, env, args.threads)
+                entry.update(reference_peak_rss_mb=ref['peak_rss_mb'], reference_returncode=ref['returncode'])
         print('memory', results['memory'], flush=True)
     motion = work / f'motion_{args.n}'
     if {'motion', 'reference'} & set(parts):

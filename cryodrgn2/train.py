@@ -34,7 +34,7 @@ __all__ = ['Particles', 'ImagesOnDisk', 'prepare_particles', 'slice_loss', 'Canc
            'ResetCallback', 'TrainingDiverged', 'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback',
            'ProgressCallback', 'format_record', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
            'launched_rank', 'prepare_outdir', 'load_data', 'memory_bytes', 'compare_maps', 'write_report',
-           'abinit_homo', 'train_nn', 'evaluate', 'demo', 'last_layer_grad_norm']
+           'abinit_homo', 'train_nn', 'evaluate', 'demo', 'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
 
 # %% ../nbs/12_train.ipynb #f674a5bf
 @dataclass
@@ -708,3 +708,16 @@ def last_layer_grad_norm(model:nn.Module, # a coordinate network
     "Norm of the gradient of the model's output at each coordinate with respect to its last layer's weights."
     last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     return torch.stack([torch.autograd.grad(model(k[None]).sum(), last.weight)[0].norm() for k in coords])
+
+# %% ../nbs/12_train.ipynb #3106434b
+def active_units(model:HartleyMLP, # a coordinate network (without latent)
+                 coords:Tensor, # (M,3) frequencies (cycles/pixel)
+                )->Tensor: # (M,) fraction of the last hidden layer's units that are non-zero at each coordinate
+    "Share of the last hidden layer's ReLU units that are active at each coordinate (zero: nothing can be learnt there)."
+    with torch.no_grad(): return (model.net[:-1](model.encoding(coords)) > 0).float().mean(-1)
+
+class RandomPosesCallback(Callback):
+    "New uniformly random poses for every image at each epoch: the moving objective of joint training, as an experiment."
+    def __init__(self, seed:int=0): self.seed = seed
+    def before_epoch(self, learn):
+        learn.rots = random_rotations(len(learn.rots), torch.Generator().manual_seed(_stream_seed(self.seed, learn.epoch, 3)))
