@@ -176,6 +176,16 @@ def _cs_field(path, data:np.ndarray, name:str)->np.ndarray:
     if name not in data.dtype.names: raise DataError(path, f"no field '{name}' in the .cs file")
     return data[name]
 
+# %% ../nbs/02_io.ipynb #fdbfd5e1
+def _read_into(f, view:memoryview)->int: # bytes read (fewer only at the end of the file)
+    "Fill `view` from the file `f`: one `readinto` call may return less (Linux reads at most 2 GiB at once)."
+    done = 0
+    while done < len(view):
+        n = f.readinto(view[done:])
+        if not n: break
+        done += n
+    return done
+
 # %% ../nbs/02_io.ipynb #4fcd36b3
 class ParticleSource:
     "Particle images spread over MRC stacks, read on demand as float32 tensors (B,D,D)."
@@ -229,7 +239,7 @@ class ParticleSource:
         starts = np.r_[0, np.flatnonzero(np.diff(ids) != 1) + 1]
         for a, b in zip(starts, np.r_[starts[1:], len(ids)]):
             f.seek(layout.offset + int(ids[a]) * out[0].nbytes)
-            if f.readinto(memoryview(out[a:b]).cast('B')) != out[a:b].nbytes:
+            if _read_into(f, memoryview(out[a:b]).cast('B')) != out[a:b].nbytes:
                 raise DataError(layout.path, f"could not read images {ids[a] + 1}..{ids[b - 1] + 1}: the file is shorter than its header says")
         result = np.empty_like(out)
         result[order] = out
