@@ -26,8 +26,9 @@ Results are printed and written to benchmarks/results/abinit_het.json (merged wi
     python benchmarks/abinit_het.py --parts memory [--threads 2] [--workdir DIR]
     python benchmarks/abinit_het.py --parts motion,homo,twostate,reference --n 5000 --epochs 10
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, sys
 from pathlib import Path
+from common import run
 
 MEMORY = r'''
 import sys, json, time, torch
@@ -114,13 +115,6 @@ else:
     out['kmeans2_accuracy'] = max((labels == states).float().mean().item(), (labels != states).float().mean().item())
 print(json.dumps(out))
 '''
-
-
-def run(cmd, env, **kw):
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, **kw)
-    if out.returncode: raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{out.stderr[-3000:]}")
-    return out.stdout, time.perf_counter() - start
 
 
 def last_json(text): return json.loads(text.strip().splitlines()[-1])

@@ -19,8 +19,9 @@ to benchmarks/results/abinit_homo.json.
 
     python benchmarks/abinit_homo.py [--n 2500] [--ref-n 1000] [--threads 2] [--workdir DIR] [--skip-reference]
 """
-import argparse, json, os, re, subprocess, sys, time
+import argparse, json, os, re, sys
 from pathlib import Path
+from common import run
 
 OURS = r'''
 import sys, time, json, torch
@@ -51,13 +52,6 @@ if len(sys.argv) > 6:
     out.update(fsc05_A=cmp['resolution_0.5'], fsc0143_A=cmp['resolution_0.143'])
 print(json.dumps(out))
 '''
-
-
-def run(cmd, env, **kw):
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, **kw)
-    if out.returncode: raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{out.stderr[-3000:]}")
-    return out.stdout, time.perf_counter() - start
 
 
 def score(poses, truth_dir, D, n, env, vol=None, pixel_size=3.0):

@@ -176,7 +176,7 @@ def _cs_field(path, data:np.ndarray, name:str)->np.ndarray:
     if name not in data.dtype.names: raise DataError(path, f"no field '{name}' in the .cs file")
     return data[name]
 
-# %% ../nbs/02_io.ipynb #fdbfd5e1
+# %% ../nbs/02_io.ipynb #a1d27bf9
 def _read_into(f, view:memoryview)->int: # bytes read (fewer only at the end of the file)
     "Fill `view` from the file `f`: one `readinto` call may return less (Linux reads at most 2 GiB at once)."
     done = 0
