@@ -168,7 +168,7 @@ def main():
             for entry in results['memory']:
                 ref = reference_peak_mb(entry['D'], work, env, args.threads)
                 entry.update(reference_peak_rss_mb=ref['peak_rss_mb'], reference_returncode=ref['returncode'])
-        print('memory', results['memory'], flush=True)
+            print('memory', results['memory'], flush=True)
     motion = work / f'motion_{args.n}'
     if {'motion', 'reference'} & set(parts):
         simulate(motion, env, args.n, ['--hinge', str(args.motion_states)])

@@ -5,7 +5,7 @@
 # %% ../nbs/10_pose.ipynb #9ce473ea
 from __future__ import annotations
 from typing import NamedTuple, Callable
-import ctypes, functools, math
+import contextlib, ctypes, functools, math
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,8 +19,8 @@ from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inpla
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
-__all__ = ['squared_error', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'band_schedule', 'lattice_model',
-           'SearchResult', 'search', 'release_freed_memory', 'align']
+__all__ = ['squared_error', 'inference', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'band_schedule',
+           'lattice_model', 'SearchResult', 'search', 'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -36,6 +36,12 @@ def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
     return image_sq - fitted * dots, fitted
 
 # %% ../nbs/10_pose.ipynb #cfbb9e65
+@contextlib.contextmanager
+def inference(device:torch.device, # where the model runs
+              bf16:bool=False): # bfloat16 autocast for the network's layers (see `models.fast_bf16`)
+    "No gradients and, with `bf16`, bfloat16 autocast: how every model evaluation for search runs."
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): yield
+
 def evaluate(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
              coords:Tensor, # (...,3) or, with z, (B,...,3) frequencies in cycles/pixel
              z:Tensor|None=None, # (B,zdim) per-image latents
@@ -43,7 +49,7 @@ def evaluate(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
              bf16:bool=False, # run the model under bfloat16 autocast (a network's layers; see `models.fast_bf16`)
             )->Tensor: # (...) model values (float32)
     "Evaluate a model on many coordinates in memory-bounded chunks, without gradients."
-    with torch.no_grad(), torch.autocast(coords.device.type, dtype=torch.bfloat16, enabled=bf16):
+    with inference(coords.device, bf16):
         if z is None:
             flat = coords.reshape(-1, 3)
             return torch.cat([model(part) for part in flat.split(chunk)]).float().reshape(coords.shape[:-1])

@@ -18,7 +18,7 @@ from .geometry import circular_mask, freq_lattice
 from .io import DataError, _atomic_path, _load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, _device, fast_bf16
-from .pose import evaluate, search, SearchResult
+from .pose import evaluate, inference, search, SearchResult
 from .train import (Callback, PoseSearchCallback, FrequencyRampCallback, ResetCallback, slice_loss, rotation_angle_deg,
                              prepare_outdir, load_data, launched_rank, in_jupyter, _run_job)
 
@@ -157,7 +157,7 @@ class LatentLattices(nn.Module):
         ball = circular_mask(D, radius, ndim=3, device=device)
         coords = freq_lattice(D, ndim=3, device=device)[ball]                        # (M,3)
         ht = torch.zeros(len(z), D, D, D, device=device)
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with inference(device, bf16):
             # a HartleyMLP shares the encoding and part of its input layer between latents
             ht[:, ball] = (decoder.forward_latents(coords, z) if hasattr(decoder, 'forward_latents')
                            else evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk)).float()
