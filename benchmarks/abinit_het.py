@@ -8,18 +8,18 @@ Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threa
   `--mem-steps` training steps and one pose-search group. With `--mem-reference`, the same for the reference: a
   1-epoch `cryodrgn abinit_het_old` run on 32 images at each box size (its peak is the search at the full band).
 - `motion`: the continuous-motion dataset (hinged phantom family, `--motion-states` maps along u in [0, 1], D=64,
-  `--n` images, SNR 0.1, CTF, shifts +-3 px). `abinit_het` with its defaults for `--epochs` epochs. Reports
+  `--n` images, SNR 0.1, CTF, shifts +-3 px). `abinit_het` with its defaults (a 10-epoch homogeneous consensus,
+  then `--epochs` epochs of the VAE). Reports the consensus poses' median rotation error, and
   |Spearman| between PC1 of z and the true u, the median rotation error after global alignment, and the FSC=0.5
   resolution of maps generated at the latent position of 3 true coordinates (the mean z of the images of the state
   nearest u = 0, 0.5, 1) against the true maps (after alignment).
-- `homo`: `abinit_homo` on images of the single map u = 0.5 (same N, SNR, CTF): the homogeneous FSC=0.5 resolution
+- `homo`: `abinit_homo` (`--homo-epochs`) on images of the single map u = 0.5 (same N, SNR, CTF): the homogeneous FSC=0.5 resolution
   that `motion`'s maps must match within 1.5x.
 - `twostate`: two distinct phantoms, 50/50, D=64, `--n` images, SNR 0.1, CTF: k-means (k=2) accuracy on z.
-- `reference`: `cryodrgn abinit_het_old` and ours on the first `--ref-n` motion images, zdim 8, the same budget: the
-  reference pretrains one pass at random poses, then runs `--ref-epochs` epochs searching every other one
-  (`--ps-freq 2`: epochs 1, 3, ...; it never searches with `--ps-freq 1`); ours trains epoch 0 at random poses, then
-  `--ref-epochs` epochs of which the first ceil(ref_epochs / 2) search. |Spearman| of PC1, median
-  rotation error, wall time.
+- `reference`: `cryodrgn abinit_het_old` and ours on the first `--ref-n` motion images, zdim 8: the reference
+  pretrains one pass at random poses, then runs `--ref-epochs` epochs searching every other one (`--ps-freq 2`:
+  epochs 1, 3, ...; it never searches with `--ps-freq 1`); ours runs as in `motion` (its consensus, then `--epochs`
+  epochs). |Spearman| of PC1, median rotation error, wall time of each.
 
 Results are printed and written to benchmarks/results/abinit_het.json (merged with earlier parts).
 
@@ -117,6 +117,18 @@ print(json.dumps(out))
 '''
 
 
+CONSENSUS = r'''
+import sys, json, pickle, torch, numpy as np
+from pathlib import Path
+from cryodrgn2.io import read_poses
+from cryodrgn2.metrics import rotation_error
+D = json.loads((Path(sys.argv[2]) / 'truth.json').read_text())['D']
+n = int(sys.argv[3])
+err = rotation_error(read_poses(sys.argv[1], D)[0][:n], read_poses(Path(sys.argv[2]) / 'poses.pkl', D)[0][:n])
+print(json.dumps(dict(median_rotation_error=err.median, median_angle_deg=err.angles_deg.median().item())))
+'''
+
+
 def last_json(text): return json.loads(text.strip().splitlines()[-1])
 
 
@@ -145,6 +157,7 @@ def main():
     ap.add_argument('--n', type=int, default=5000, help='images of the motion and two-state datasets')
     ap.add_argument('--motion-states', type=int, default=50, help='maps along the motion coordinate')
     ap.add_argument('--epochs', type=int, default=10)
+    ap.add_argument('--homo-epochs', type=int, default=10)
     ap.add_argument('--ref-n', type=int, default=500)
     ap.add_argument('--ref-epochs', type=int, default=3)
     ap.add_argument('--mem-steps', type=int, default=20)
@@ -179,6 +192,8 @@ def main():
         timing = last_json(stdout)
         scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(motion), str(args.n), 'motion', str(out / 'z.pkl'),
                                 str(out / 'poses.pkl'), 'maps'], env)[0])
+        if (out / 'consensus' / 'poses.pkl').exists():  # the poses the VAE started from
+            scores['consensus'] = last_json(run([sys.executable, '-c', CONSENSUS, str(out / 'consensus' / 'poses.pkl'), str(motion), str(args.n)], env)[0])
         results['motion'] = dict(**sizes, seconds=timing['seconds'], **scores)
         print('motion', results['motion'], flush=True)
     if 'homo' in parts:
@@ -188,13 +203,13 @@ def main():
                     'write_dataset(sys.argv[1], hinge_family(64)(0.5), int(sys.argv[2]), snr=0.1, pixel_size=3.0, progress=False)')
             run([sys.executable, '-c', code, str(homo), str(args.n)], env)
         out = work / 'homo_ours'
-        timing = last_json(run([sys.executable, '-c', HOMO, str(homo / 'particles.mrcs'), str(homo / 'ctf.pkl'), str(out), str(args.epochs),
+        timing = last_json(run([sys.executable, '-c', HOMO, str(homo / 'particles.mrcs'), str(homo / 'ctf.pkl'), str(out), str(args.homo_epochs),
                                 str(args.threads)], env)[0])
         code = ('import sys, json, torch, numpy as np; from cryodrgn2.io import read_mrc; from cryodrgn2.train import compare_maps; '
                 'v, t = (torch.as_tensor(np.asarray(read_mrc(p)[0]), dtype=torch.float32) for p in sys.argv[1:3]); '
                 'print(json.dumps(compare_maps(v, t, 3.0)["resolution_0.5"]))')
         fsc = last_json(run([sys.executable, '-c', code, str(out / 'reconstruct.mrc'), str(homo / 'volume.mrc')], env)[0])
-        results['homo'] = dict(**sizes, seconds=timing['seconds'], fsc05_A=fsc)
+        results['homo'] = dict(n=args.n, epochs=args.homo_epochs, threads=args.threads, seconds=timing['seconds'], fsc05_A=fsc)
         print('homo', results['homo'], flush=True)
     if 'twostate' in parts:
         two = work / f'twostate_{args.n}'
@@ -226,8 +241,7 @@ def main():
                                     str(ref_out / 'z.pkl'), str(ref_out / 'pose.pkl')], env)[0])
         out = work / 'motion_sub_ours'
         timing = last_json(run([sys.executable, '-c', OURS, str(sub / 'particles.mrcs'), str(sub / 'ctf.pkl'), str(out),
-                                json.dumps({'epochs': args.ref_epochs + 1, 'search_warmup': (args.ref_epochs + 1) // 2, **args.het_kwargs}),
-                                str(args.threads)], env)[0])
+                                json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)[0])
         ours = last_json(run([sys.executable, '-c', SCORE, str(out), str(sub), str(args.ref_n), 'motion', str(out / 'z.pkl'),
                               str(out / 'poses.pkl')], env)[0])
         results['reference'] = dict(n=args.ref_n, epochs=args.ref_epochs, threads=args.threads,

@@ -201,13 +201,15 @@ def _add_abinit_het(sub):
     _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
     p.add_argument('--zdim', type=_positive_int, default=8, help='latent dimension (default: %(default)s)')
     p.add_argument('--beta', type=_number(float, 0), help='weight of the KL term (default: 1/zdim)')
+    p.add_argument('--consensus-epochs', type=_count, default=10, help='epochs of a homogeneous ab initio run (OUTDIR/consensus) whose '
+                   'poses start the VAE, which then searches locally; 0: start at random poses and search globally (default: %(default)s)')
     p.set_defaults(run=_run_abinit_het)
 
 def _run_abinit_het(args):
     from cryodrgn2.vae import abinit_het
     abinit_het(args.particles, ctf=args.ctf, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data,
                load=args.load, seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, beta=args.beta, device=args.device,
-               bf16_search=args.bf16_search)
+               bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs)
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
 
 def _add_analyze(sub):

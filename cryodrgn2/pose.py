@@ -15,12 +15,12 @@ from .geometry import freq_lattice, circular_mask
 from .fourier import ht2_center, iht3_center
 from .ctf import ctf_from_params
 from .imaging import slice_coords, VoxelModel
-from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles
+from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
-__all__ = ['squared_error', 'inference', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'band_schedule',
-           'lattice_model', 'SearchResult', 'search', 'release_freed_memory', 'align']
+__all__ = ['squared_error', 'inference', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'local_candidates',
+           'band_schedule', 'lattice_model', 'SearchResult', 'search', 'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -156,6 +156,20 @@ def refine(model:Callable, # the model
     return Candidates(error, child_dir.reshape(B, -1).gather(1, order), child_psi.reshape(B, -1).gather(1, order),
                       shift_px, scale.reshape(B, -1).gather(1, order), cands.level + 1)
 
+# %% ../nbs/10_pose.ipynb #f5a60c35
+def local_candidates(grid:Tensor, # (G,3,3) every rotation of the level-`level` grid (`so3.so3_grid`)
+                     rots:Tensor, # (B,3,3) known rotations
+                     shift_px:Tensor, # (B,2) known shifts (pixels)
+                     level:int, # the grid's level
+                     k:int=8, # grid rotations kept per image
+                    )->Candidates:
+    "The k grid rotations nearest each known rotation (largest tr(R^T R0)), each at the known shift."
+    n_psi = grid_size(level)[1]
+    similarity = rots.reshape(-1, 9).to(grid) @ grid.reshape(-1, 9).T   # (B,G) tr(R^T R0)
+    _, idx = similarity.topk(k, -1)
+    zeros = torch.zeros(idx.shape, device=grid.device)
+    return Candidates(zeros, idx // n_psi, idx % n_psi, shift_px.to(grid)[:, None].expand(-1, k, -1).clone(), zeros + 1, level)
+
 # %% ../nbs/10_pose.ipynb #4bc8a035
 def band_schedule(D:int, # box size
                   l_min:int, # band limit (Fourier pixels) of the base search
@@ -222,8 +236,10 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
            return_top:bool=False, # also return the K final candidates of each image
            progress:bool=False, # show a progress bar
            device=None, # default: the model's device, else the images' device
+           init:tuple[Tensor, Tensor]|None=None, # (N,3,3) rotations, (N,2) shifts: a local search around them (see below)
           )->SearchResult:
-    "Pose of every image against a model: exhaustive base search, then hierarchical refinement."
+    "Pose of every image against a model: exhaustive base search (or `init`'s neighbourhood), then hierarchical refinement."
+    if init is not None and iters < 1: raise ValueError('a local search (init) needs at least one refinement round (iters >= 1)')
     if not (scale in ('global', 'fit') or isinstance(scale, (int, float))):
         raise ValueError(f"scale must be 'global', 'fit' or a number, got {scale!r}")
     N, D = len(images), _batch(images, 0, 1, 'cpu').shape[-1]
@@ -235,7 +251,8 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
     local_shifts = [shift_grid(t_extent / 2 ** m, t_ngrid, device) for m in range(1, iters + 1)]
     base_ramps = phase_ramps(bands[0].coords, -base_shifts)
     local_ramps = [phase_ramps(b.coords, -shifts) for b, shifts in zip(bands[1:], local_shifts)]
-    shared = None if z is not None else inplane_slices(model, base_level, D, radii[0]).reshape(-1, len(bands[0].index))
+    shared = None if z is not None or init is not None else inplane_slices(model, base_level, D, radii[0]).reshape(-1, len(bands[0].index))
+    grid = None if init is None else so3_grid(base_level, device)
     n_psi = grid_size(base_level)[1]
 
     def run(start:int, scale:float|None)->Candidates:
@@ -244,9 +261,12 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
         rows = None if ctf is None else _batch(ctf, start, batch_size, device)
         zb = None if z is None else _batch(z, start, batch_size, device)
         def on_band(b): return coeffs[:, b.index], None if rows is None else ctf_from_params(rows, b.coords)
-        slices = shared if zb is None else inplane_slices(model, base_level, D, radii[0], zb).flatten(1, 2)
-        error, rot, shift_idx, fitted = base_search(slices, *on_band(bands[0]), bands[0].mirror, base_ramps, base_keep, scale)
-        cands = Candidates(error, rot // n_psi, rot % n_psi, base_shifts[shift_idx], fitted, base_level)
+        if init is None:
+            slices = shared if zb is None else inplane_slices(model, base_level, D, radii[0], zb).flatten(1, 2)
+            error, rot, shift_idx, fitted = base_search(slices, *on_band(bands[0]), bands[0].mirror, base_ramps, base_keep, scale)
+            cands = Candidates(error, rot // n_psi, rot % n_psi, base_shifts[shift_idx], fitted, base_level)
+        else: cands = local_candidates(grid, _batch(init[0], start, batch_size, device), _batch(init[1], start, batch_size, device),
+                                       base_level, base_keep)
         for bnd, shifts, ramps in zip(bands[1:], local_shifts, local_ramps):
             cands = refine(model, cands, *on_band(bnd), bnd, shifts, ramps, keep, scale, zb)
         return cands

@@ -15,17 +15,17 @@ from torch import nn, Tensor
 from .fourier import ht2_center, symmetrize_ht
 from .ctf import ctf_from_params
 from .geometry import circular_mask, freq_lattice
-from .io import DataError, _atomic_path, _load_pickle
+from .io import DataError, _atomic_path, _load_pickle, read_poses
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, _device, fast_bf16
 from .pose import evaluate, inference, search, SearchResult
 from .train import (Callback, PoseSearchCallback, FrequencyRampCallback, ResetCallback, slice_loss, rotation_angle_deg,
-                             prepare_outdir, load_data, launched_rank, in_jupyter, _run_job)
+                             prepare_outdir, load_data, launched_rank, in_jupyter, _run_job, abinit_homo, latest_checkpoint)
 
 # %% auto #0
-__all__ = ['ImageEncoder', 'kl_divergence', 'HetVAE', 'vae_loss', 'encode_all', 'VAECallback', 'LatentLattices', 'search_latent',
-           'LatentPoseSearchCallback', 'write_latents', 'read_latents', 'LatentSnapshotCallback', 'pca',
-           'latent_scatter', 'latent_figure', 'LatentMonitorCallback', 'abinit_het']
+__all__ = ['HET_SCHEDULES', 'ImageEncoder', 'kl_divergence', 'HetVAE', 'vae_loss', 'encode_all', 'VAECallback', 'LatentLattices',
+           'search_latent', 'LatentPoseSearchCallback', 'write_latents', 'read_latents', 'LatentSnapshotCallback',
+           'pca', 'latent_scatter', 'latent_figure', 'LatentMonitorCallback', 'consensus_poses', 'abinit_het']
 
 # %% ../nbs/13_vae.ipynb #bf6d91ec
 class ImageEncoder(nn.Module):
@@ -179,6 +179,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
                   scale:float|str='global', # model amplitude, as in `pose.search`
                   device=None, # default: the decoder's device
                   bf16:bool=False, # build the lattices with the decoder in bfloat16 (see `models.fast_bf16`)
+                  init:tuple[Tensor, Tensor]|None=None, # (N,3,3), (N,2) known poses: search locally around them (`pose.search`)
                   **search_kwargs, # passed to `pose.search` (base_level, keep, iters, t_extent, t_ngrid)
                  )->SearchResult:
     "Pose of every image against the decoder at that image's own z (on per-image lattices)."
@@ -190,7 +191,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
         lattices = LatentLattices(decoder, z[part].to(device), radius, bf16=bf16)
         index = torch.arange(len(lattices.lattices), device=device)[:, None].float()
         found = search(lattices, images[part], None if ctf is None else ctf[part], z=index, l_min=l_min, l_max=l_max, scale=scale,
-                       batch_size=group, device=device, **search_kwargs)
+                       batch_size=group, device=device, init=None if init is None else (init[0][part], init[1][part]), **search_kwargs)
         if scale in ('global', 'fit'): scale = found.scale.median().item() if scale == 'global' else scale
         results.append(found)
     return SearchResult(*(torch.cat([getattr(r, f) for r in results]) for f in ('rots', 'shift_px', 'error', 'scale')))
@@ -200,9 +201,10 @@ class LatentPoseSearchCallback(PoseSearchCallback):
     "`train.PoseSearchCallback` for a `HetVAE`: each image is searched against the decoder at its own encoded z."
     def __init__(self, every:int=5, start:int=1, warmup:int=1, chunk:int=128, l_min:int=12,
                  group:int=32, # images whose lattices are built at a time
+                 local:bool=False, # search around each image's current pose (`pose.search`'s `init`) instead of the whole grid
                  **search_kwargs): # passed to `pose.search`
         super().__init__(every, start, warmup, chunk, l_min, **search_kwargs)
-        self.group = group
+        self.group, self.local = group, local
     def before_epoch(self, learn):
         super().before_epoch(learn)
         self.scale = self.search_kwargs.get('scale', 'global')  # estimated once per search epoch
@@ -214,7 +216,8 @@ class LatentPoseSearchCallback(PoseSearchCallback):
         with torch.no_grad(): z = model.encode(images, learn.shift_px[idx].to(dev), ctf)[0]
         kwargs = {k: v for k, v in self.search_kwargs.items() if k != 'scale'}
         found = search_latent(model.decoder, images, ctf, z, l_min=min(self.l_min, learn.band_limit), l_max=learn.band_limit,
-                              group=self.group, scale=self.scale, device=dev, **kwargs)
+                              group=self.group, scale=self.scale, device=dev,
+                              init=(learn.rots[idx], learn.shift_px[idx]) if self.local else None, **kwargs)
         if self.scale == 'global': self.scale = found.scale[0].item()
         rots, shift_px = found.rots.cpu(), found.shift_px.cpu()
         self.changes.append(rotation_angle_deg(rots, learn.rots[idx]))
@@ -301,6 +304,24 @@ class LatentMonitorCallback(Callback):
         with self.widget.batch_update():
             self.widget.data[0].update(new.data[0].to_plotly_json()); self.widget.layout.update(new.layout)
 
+# %% ../nbs/13_vae.ipynb #118f1354
+HET_SCHEDULES = {  # `abinit_het`'s defaults, by where the VAE's poses start
+    'consensus': dict(ramp_epochs=0, search_start=2, search_warmup=1, reset_epochs=(), base_level=3, iters=3),  # local searches, epochs 2, 7, ...
+    'random': dict(ramp_epochs=6, search_start=1, search_warmup=2, reset_epochs=(4,), base_level=2, iters=4)}   # the homogeneous schedule
+
+def consensus_poses(outdir, # the consensus run's folder
+                    D:int, # box size
+                    particles, ctf=None, # as `train.abinit_homo`
+                    force:bool=False, # redo the run even if it finished
+                    **homo_kwargs, # passed to `train.abinit_homo` (epochs, invert, seed, ...)
+                   )->tuple[Tensor, Tensor]: # (N,3,3) rotations, (N,2) shifts (pixels)
+    "Poses of a homogeneous ab initio run in `outdir`: read if it finished (its `poses.pkl`), resumed if interrupted, else run."
+    outdir = Path(outdir)
+    if (outdir / 'poses.pkl').exists() and not force: return read_poses(outdir / 'poses.pkl', D)
+    resume = not force and latest_checkpoint(outdir) is not None
+    learn = abinit_homo(particles, ctf, outdir, load='latest' if resume else None, force=force, **homo_kwargs)
+    return learn.rots, learn.shift_px
+
 # %% ../nbs/13_vae.ipynb #174e959f
 def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                ctf=None, # cryoDRGN CTF .pkl
@@ -318,11 +339,13 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                enc_hidden:int=256, enc_layers:int=3, # encoder size
                beta:float|None=None, # KL weight; None: 1/zdim
                lr:float=1e-3, batch_size:int=8, # Adam learning rate, images per step
-               l_start:int=12, l_end:int|None=None, ramp_epochs:int=6, # band limit ramp (Fourier pixels); l_end default D/2-1
-               search_every:int=5, search_start:int=1, search_warmup:int=2, search_chunk:int=128, # search schedule
+               consensus_epochs:int=10, # first a homogeneous ab initio run (`train.abinit_homo`, in outdir/consensus) whose poses start the VAE; 0: random poses
+               consensus_kwargs:dict|None=None, # other `abinit_homo` arguments of that run (its defaults otherwise)
+               l_start:int=12, l_end:int|None=None, ramp_epochs:int|None=None, # band limit ramp (Fourier pixels); l_end default D/2-1
+               search_every:int=5, search_start:int|None=None, search_warmup:int|None=None, search_chunk:int=128, # search schedule
                search_group:int=32, # images whose per-image lattices are built at a time
-               reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (+r)
-               base_level:int=2, iters:int=4, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
+               reset_epochs:Iterable[int]|None=None, # epochs starting with a fresh, recentred model (+r)
+               base_level:int|None=None, iters:int|None=None, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
                device=None, # default: CUDA if available
                bf16_search:bool|None=None, # evaluate the decoder in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                progress:bool=True, # progress bars
@@ -330,16 +353,27 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
               ):
     "Heterogeneous ab initio reconstruction: a VAE over maps, every image's pose and latent, from the images alone."
     bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
-    config = {k: v for k, v in dict(job='abinit-het', **locals()).items() if k != 'cbs'}
+    given = dict(ramp_epochs=ramp_epochs, search_start=search_start, search_warmup=search_warmup, reset_epochs=reset_epochs,
+                 base_level=base_level, iters=iters)
+    s = {**HET_SCHEDULES['consensus' if consensus_epochs > 0 else 'random'], **{k: v for k, v in given.items() if v is not None}}
+    config = {**{k: v for k, v in dict(job='abinit-het', **locals()).items() if k not in ('cbs', 'given', 's')}, **s}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
     data = load_data(particles, ctf, invert, datadir, lazy)
+    rots = shift_px = None
+    if consensus_epochs > 0:
+        rots, shift_px = consensus_poses(outdir / 'consensus', data.D, particles, ctf, epochs=consensus_epochs, invert=invert, seed=seed,
+                                         ref=ref, force=force, datadir=datadir, lazy=lazy, hidden=hidden, layers=layers, lr=lr,
+                                         batch_size=batch_size, l_start=l_start, l_end=l_end, device=device, bf16_search=bf16_search,
+                                         progress=progress, **(consensus_kwargs or {}))
     config.update(D=data.D, pixel_size=data.pixel_size, scale=data.scale)
-    cbs = [VAECallback(beta), FrequencyRampCallback(l_start, l_end, ramp_epochs),
-           LatentPoseSearchCallback(search_every, search_start, search_warmup, search_chunk, l_min=l_start, group=search_group,
-                                    base_level=base_level, iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
-           ResetCallback(reset_epochs), LatentSnapshotCallback(outdir), LatentMonitorCallback(), *cbs]
+    cbs = [VAECallback(beta), FrequencyRampCallback(l_start, l_end, s['ramp_epochs']),
+           LatentPoseSearchCallback(search_every, s['search_start'], s['search_warmup'], search_chunk, l_min=l_start, group=search_group,
+                                    local=consensus_epochs > 0, base_level=s['base_level'], iters=s['iters'], keep=keep, t_extent=t_extent,
+                                    t_ngrid=t_ngrid, bf16=bf16_search),
+           ResetCallback(s['reset_epochs']), LatentSnapshotCallback(outdir), LatentMonitorCallback(), *cbs]
     make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
-    learn = _run_job('abinit-het', data, outdir, config, cbs, epochs, load, seed, make_model, lr, batch_size, device, progress, ref=ref)
+    learn = _run_job('abinit-het', data, outdir, config, cbs, epochs, load, seed, make_model, lr, batch_size, device, progress,
+                     rots=rots, shift_px=shift_px, ref=ref)
     if learn.z_mu is None: learn.z_mu, learn.z_logvar = encode_all(learn.model, data.images, learn.shift_px, data.ctf_params)  # resumed with no epoch left
     if launched_rank() == 0:
         write_latents(outdir / 'z.pkl', learn.z_mu, learn.z_logvar)

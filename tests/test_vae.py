@@ -1,6 +1,7 @@
 """End-to-end tests of the heterogeneous commands (issue 5): `abinit-het`, `analyze`, `eval-vol` on the command line.
 
-A tiny hinged-motion dataset (D=32, 240 images, SNR 1, CTF), 2 epochs with the default networks and search: every
+A tiny hinged-motion dataset (D=32, 240 images, SNR 1, CTF), 2 consensus epochs then 2 epochs with the default networks
+and search: every
 output exists, z.pkl holds (N, zdim) means in cryoDRGN's layout (readable by the reference's reader), the loss fell,
 `analyze` writes its maps and summary, `eval-vol` writes a map, and bad input gives one-line errors.
 """
@@ -30,13 +31,13 @@ def run(tmp_path_factory, one_thread):
     assert main(['simulate', '-o', str(root / 'data'), '-n', str(N), '-D', str(D), '--hinge', '5', '--snr', '1', '--max-shift', '2']) == 0
     out = root / 'run'
     assert main(['abinit-het', str(root / 'data' / 'particles.mrcs'), '--ctf', str(root / 'data' / 'ctf.pkl'), '-o', str(out),
-                 '--zdim', str(ZDIM), '-n', '2', '--seed', '1', '--device', 'cpu']) == 0
+                 '--zdim', str(ZDIM), '-n', '2', '--consensus-epochs', '2', '--seed', '1', '--device', 'cpu']) == 0
     return root, out
 
 
 def test_abinit_het_outputs(run):
     root, out = run
-    for name in ['z.pkl', 'z.0.pkl', 'z.1.pkl', 'poses.pkl', 'weights.0.pt', 'weights.1.pt', 'reconstruct.mrc', 'config.yaml',
+    for name in ['consensus/poses.pkl', 'consensus/reconstruct.mrc', 'z.pkl', 'z.0.pkl', 'z.1.pkl', 'poses.pkl', 'weights.0.pt', 'weights.1.pt', 'reconstruct.mrc', 'config.yaml',
                  'run.log', 'report.html']:
         assert (out / name).is_file(), name
     with open(out / 'z.pkl', 'rb') as f: mu, logvar = pickle.load(f), pickle.load(f)
