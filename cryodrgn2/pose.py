@@ -156,7 +156,7 @@ def refine(model:Callable, # the model
     return Candidates(error, child_dir.reshape(B, -1).gather(1, order), child_psi.reshape(B, -1).gather(1, order),
                       shift_px, scale.reshape(B, -1).gather(1, order), cands.level + 1)
 
-# %% ../nbs/10_pose.ipynb #f5a60c35
+# %% ../nbs/10_pose.ipynb #24b4ac26
 def local_candidates(grid:Tensor, # (G,3,3) every rotation of the level-`level` grid (`so3.so3_grid`)
                      rots:Tensor, # (B,3,3) known rotations
                      shift_px:Tensor, # (B,2) known shifts (pixels)

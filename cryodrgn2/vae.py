@@ -304,7 +304,7 @@ class LatentMonitorCallback(Callback):
         with self.widget.batch_update():
             self.widget.data[0].update(new.data[0].to_plotly_json()); self.widget.layout.update(new.layout)
 
-# %% ../nbs/13_vae.ipynb #118f1354
+# %% ../nbs/13_vae.ipynb #503993b8
 HET_SCHEDULES = {  # `abinit_het`'s defaults, by where the VAE's poses start
     'consensus': dict(ramp_epochs=0, search_start=2, search_warmup=1, reset_epochs=(), base_level=3, iters=3),  # local searches, epochs 2, 7, ...
     'random': dict(ramp_epochs=6, search_start=1, search_warmup=2, reset_epochs=(4,), base_level=2, iters=4)}   # the homogeneous schedule
