@@ -14,7 +14,8 @@ Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threa
   resolution of maps generated at the latent position of 3 true coordinates (the mean z of the images of the state
   nearest u = 0, 0.5, 1) against the true maps (after alignment).
 - `homo`: `abinit_homo` (`--homo-epochs`) on images of the single map u = 0.5 (same N, SNR, CTF): the homogeneous FSC=0.5 resolution
-  that `motion`'s maps must match within 1.5x.
+  that `motion`'s maps must match within 1.5x. An interrupted run is resumed (`resumed` in the results; its
+  `seconds` then count only the resumed part).
 - `twostate`: two distinct phantoms, 50/50, D=64, `--n` images, SNR 0.1, CTF: k-means (k=2) accuracy on z.
 - `reference`: `cryodrgn abinit_het_old` and ours on the first `--ref-n` motion images, zdim 8: the reference
   pretrains one pass at random poses, then runs `--ref-epochs` epochs searching every other one (`--ps-freq 2`:
@@ -72,10 +73,13 @@ print(json.dumps(dict(seconds=time.perf_counter() - start, epochs=learn.history)
 HOMO = r'''
 import sys, json, time, torch
 torch.set_num_threads(int(sys.argv[5]))
-from cryodrgn2.train import abinit_homo
+from pathlib import Path
+from cryodrgn2.train import abinit_homo, latest_checkpoint
+out = Path(sys.argv[3])
+resume = latest_checkpoint(out) is not None and not (out / 'reconstruct.mrc').exists()  # an interrupted run: continue it
 start = time.perf_counter()
-learn = abinit_homo(sys.argv[1], sys.argv[2], sys.argv[3], epochs=int(sys.argv[4]), force=True, progress=False)
-print(json.dumps(dict(seconds=time.perf_counter() - start)))
+learn = abinit_homo(sys.argv[1], sys.argv[2], out, epochs=int(sys.argv[4]), force=not resume, load='latest' if resume else None, progress=False)
+print(json.dumps(dict(seconds=time.perf_counter() - start, resumed=resume)))
 '''
 
 SCORE = r'''
@@ -209,7 +213,7 @@ def main():
                 'v, t = (torch.as_tensor(np.asarray(read_mrc(p)[0]), dtype=torch.float32) for p in sys.argv[1:3]); '
                 'print(json.dumps(compare_maps(v, t, 3.0)["resolution_0.5"]))')
         fsc = last_json(run([sys.executable, '-c', code, str(out / 'reconstruct.mrc'), str(homo / 'volume.mrc')], env)[0])
-        results['homo'] = dict(n=args.n, epochs=args.homo_epochs, threads=args.threads, seconds=timing['seconds'], fsc05_A=fsc)
+        results['homo'] = dict(n=args.n, epochs=args.homo_epochs, threads=args.threads, seconds=timing['seconds'], resumed=timing['resumed'], fsc05_A=fsc)
         print('homo', results['homo'], flush=True)
     if 'twostate' in parts:
         two = work / f'twostate_{args.n}'
