@@ -17,6 +17,7 @@ Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threa
   that `motion`'s maps must match within 1.5x. An interrupted run is resumed (`resumed` in the results; its
   `seconds` then count only the resumed part).
 - `twostate`: two distinct phantoms, 50/50, D=64, `--n` images, SNR 0.1, CTF: k-means (k=2) accuracy on z.
+- `twostate_hinge`: the same with two conformations of one molecule (the ends u = 0 and u = 1 of the motion family).
 - `reference`: `cryodrgn abinit_het_old` and ours on the first `--ref-n` motion images, zdim 8: the reference
   pretrains one pass at random poses, then runs `--ref-epochs` epochs searching every other one (`--ps-freq 2`:
   epochs 1, 3, ...; it never searches with `--ps-freq 1`); ours runs as in `motion` (its consensus, then `--epochs`
@@ -215,19 +216,21 @@ def main():
         fsc = last_json(run([sys.executable, '-c', code, str(out / 'reconstruct.mrc'), str(homo / 'volume.mrc')], env)[0])
         results['homo'] = dict(n=args.n, epochs=args.homo_epochs, threads=args.threads, seconds=timing['seconds'], resumed=timing['resumed'], fsc05_A=fsc)
         print('homo', results['homo'], flush=True)
-    if 'twostate' in parts:
-        two = work / f'twostate_{args.n}'
+    for part in ('twostate', 'twostate_hinge'):
+        if part not in parts: continue
+        two = work / f'{part}_{args.n}'
+        maps = '[phantom(64, seed=0), phantom(64, seed=1)]' if part == 'twostate' else '[hinge_family(64)(0.), hinge_family(64)(1.)]'
         if not (two / 'particles.mrcs').exists():
-            code = ('import sys; from cryodrgn2.simulate import phantom, write_dataset; '
-                    'write_dataset(sys.argv[1], [phantom(64, seed=0), phantom(64, seed=1)], int(sys.argv[2]), snr=0.1, pixel_size=3.0, progress=False)')
+            code = ('import sys; from cryodrgn2.simulate import phantom, hinge_family, write_dataset; '
+                    f'write_dataset(sys.argv[1], {maps}, int(sys.argv[2]), snr=0.1, pixel_size=3.0, progress=False)')
             run([sys.executable, '-c', code, str(two), str(args.n)], env)
-        out = work / 'twostate_ours'
+        out = work / f'{part}_ours'
         timing = last_json(run([sys.executable, '-c', OURS, str(two / 'particles.mrcs'), str(two / 'ctf.pkl'), str(out),
                                 json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)[0])
         scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(two), str(args.n), 'twostate', str(out / 'z.pkl'),
                                 str(out / 'poses.pkl')], env)[0])
-        results['twostate'] = dict(**sizes, seconds=timing['seconds'], **scores)
-        print('twostate', results['twostate'], flush=True)
+        results[part] = dict(**sizes, seconds=timing['seconds'], **scores)
+        print(part, results[part], flush=True)
     if 'reference' in parts:
         sub = work / f'motion_sub_{args.ref_n}'
         if not (sub / 'particles.mrcs').exists():
