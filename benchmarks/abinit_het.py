@@ -7,6 +7,10 @@ Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threa
   encoder, zdim 8), default batch size (8) and default search group (32 images), at the full band limit D/2 - 1:
   `--mem-steps` training steps and one pose-search group. With `--mem-reference`, the same for the reference: a
   1-epoch `cryodrgn abinit_het_old` run on 32 images at each box size (its peak is the search at the full band).
+- `search`: the cost of a local search at each image's own z (D=64, default networks, 32 images 5 deg from their
+  poses, level-3 start, 3 rounds, band 12 -> 31), with each lattice evaluated only in the wedge the search can read
+  and on the whole ball: seconds per image (median of 3 runs each), the fraction of lattice points evaluated, and
+  whether both found the same poses.
 - `motion`: the continuous-motion dataset (hinged phantom family, `--motion-states` maps along u in [0, 1], D=64,
   `--n` images, SNR 0.1, CTF, shifts +-3 px). `abinit_het` with its defaults (a 10-epoch homogeneous consensus,
   then `--epochs` epochs of the VAE). Reports the consensus poses' median rotation error, and
@@ -18,15 +22,15 @@ Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threa
   `seconds` then count only the resumed part).
 - `twostate`: two distinct phantoms, 50/50, D=64, `--n` images, SNR 0.1, CTF: k-means (k=2) accuracy on z.
 - `twostate_hinge`: the same with two conformations of one molecule (the ends u = 0 and u = 1 of the motion family).
-- `reference`: `cryodrgn abinit_het_old` and ours on the first `--ref-n` motion images, zdim 8: the reference
-  pretrains one pass at random poses, then runs `--ref-epochs` epochs searching every other one (`--ps-freq 2`:
-  epochs 1, 3, ...; it never searches with `--ps-freq 1`); ours runs as in `motion` (its consensus, then `--epochs`
-  epochs). |Spearman| of PC1, median rotation error, wall time of each.
+- `reference` (with `motion`, after it): `cryodrgn abinit_het_old` on the same motion images with its defaults (zdim 8;
+  it pretrains on 10,000 images at random poses, then searches at epochs 1, 6, ... of 30), given our wall time
+  as its budget: its progress when the budget ran out (the last line of its log), and, run on to at most `--ref-cap`
+  times the budget, the time of each epoch's checkpoint and that epoch's |Spearman| of PC1 and median rotation error.
 
 Results are printed and written to benchmarks/results/abinit_het.json (merged with earlier parts).
 
     python benchmarks/abinit_het.py --parts memory [--threads 2] [--workdir DIR]
-    python benchmarks/abinit_het.py --parts motion,homo,twostate,reference --n 5000 --epochs 10
+    python benchmarks/abinit_het.py --parts motion,reference,homo,twostate_hinge --n 5000 --epochs 6
 """
 import argparse, json, os, sys
 from pathlib import Path
@@ -59,6 +63,37 @@ search_latent(learn.model.decoder, data.images[idx], data.ctf_params[idx], z, l_
 search_s = (time.perf_counter() - start) / 32
 fields = dict(line.split(':', 1) for line in Path('/proc/self/status').read_text().splitlines() if ':' in line)
 print(json.dumps(dict(D=D, train_step_s=train_s, search_s_per_image=search_s, peak_rss_mb=int(fields['VmHWM'].split()[0]) / 1024)))
+'''
+
+SEARCH = r'''
+import sys, json, math, time, statistics, torch
+torch.set_num_threads(int(sys.argv[1]))
+from cryodrgn2.simulate import phantom, simulate
+from cryodrgn2.train import prepare_particles
+from cryodrgn2.geometry import axis_angle_to_matrix
+from cryodrgn2.models import fast_bf16
+from cryodrgn2.vae import HetVAE, LatentLattices, search_latent
+from cryodrgn2.pose import local_candidates, local_reach
+from cryodrgn2.so3 import so3_grid
+D, n = 64, 32
+images, plan = simulate(phantom(D), n, snr=0.1, invert=False, seed=0, pixel_size=3.0)
+data = prepare_particles(images, plan.ctf_params, pixel_size=3.0)
+model = HetVAE(D).eval()  # default 3 x 256 networks, zdim 8
+z = torch.randn(n, 8, generator=torch.Generator().manual_seed(0))
+axes = torch.nn.functional.normalize(torch.randn(n, 3, generator=torch.Generator().manual_seed(1)), dim=-1)
+init = (axis_angle_to_matrix(axes * math.radians(5)) @ plan.rots, plan.shift_px)  # 5 deg off
+kw = dict(l_min=12, l_max=D // 2 - 1, group=n, init=init, base_level=3, iters=3, bf16=fast_bf16('cpu'), scale=1.0)
+times, found = {True: [], False: []}, {}
+for wedge in (True, False) * 3:
+    start = time.perf_counter(); found[wedge] = search_latent(model.decoder, data.images, data.ctf_params, z, wedge=wedge, **kw)
+    times[wedge].append((time.perf_counter() - start) / n)
+reach = local_reach(local_candidates(so3_grid(3), *init, 3, 16), init[0])
+evaluated = LatentLattices(model.decoder, z, D // 2 + 1, bf16=kw['bf16'], wedge=(init[0][:, 2], reach)).evaluated
+whole = LatentLattices(model.decoder, z[:1], D // 2 + 1, bf16=kw['bf16']).evaluated * n
+print(json.dumps(dict(D=D, images=n, bf16=kw['bf16'], wedge_s_per_image=statistics.median(times[True]),
+                      whole_s_per_image=statistics.median(times[False]), runs=times[True] + times[False],
+                      speedup=statistics.median(times[False]) / statistics.median(times[True]), lattice_points_fraction=evaluated / whole,
+                      median_reach_deg=math.degrees(reach.median().item()), same_poses=bool(torch.equal(found[True].rots, found[False].rots)))))
 '''
 
 OURS = r'''
@@ -156,6 +191,27 @@ def reference_peak_mb(D, work, env, threads):
     return last_json(run([sys.executable, '-c', code, *cmd], env)[0])
 
 
+def reference_timeline(cmd, outdir, budget, cap, env):
+    "Run the reference for at most `cap` seconds: when each epoch's checkpoint appeared, and its progress at `budget` seconds."
+    import shutil, subprocess, time
+    shutil.rmtree(outdir, ignore_errors=True)
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def log_tail():
+        lines = (outdir / 'run.log').read_text().splitlines() if (outdir / 'run.log').exists() else []
+        return lines[-1] if lines else ''
+    at_budget = None
+    try: proc.wait(timeout=budget)
+    except subprocess.TimeoutExpired: at_budget = log_tail()
+    try: proc.wait(timeout=max(cap - (time.perf_counter() - start), 1))
+    except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+    elapsed = time.perf_counter() - start
+    epochs = sorted((int(p.stem.split('.')[1]), p.stat().st_mtime) for p in outdir.glob('z.*.pkl') if p.stem.split('.')[1].isdigit())
+    t0 = time.time() - elapsed  # wall-clock start, for the checkpoints' modification times
+    return dict(seconds=elapsed, finished=proc.returncode == 0, log_at_budget=at_budget, log_at_end=log_tail(),
+                epochs=[dict(epoch=e, seconds=mtime - t0) for e, mtime in epochs])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--parts', default='memory')
@@ -163,8 +219,7 @@ def main():
     ap.add_argument('--motion-states', type=int, default=50, help='maps along the motion coordinate')
     ap.add_argument('--epochs', type=int, default=10)
     ap.add_argument('--homo-epochs', type=int, default=10)
-    ap.add_argument('--ref-n', type=int, default=500)
-    ap.add_argument('--ref-epochs', type=int, default=3)
+    ap.add_argument('--ref-cap', type=float, default=2.5, help='the reference runs for at most this many times our wall time')
     ap.add_argument('--mem-steps', type=int, default=20)
     ap.add_argument('--mem-reference', action='store_true')
     ap.add_argument('--het-kwargs', type=json.loads, default={}, help='extra abinit_het arguments as JSON, e.g. \'{"search_warmup": 3}\'')
@@ -187,19 +242,22 @@ def main():
                 ref = reference_peak_mb(entry['D'], work, env, args.threads)
                 entry.update(reference_peak_rss_mb=ref['peak_rss_mb'], reference_returncode=ref['returncode'])
             print('memory', results['memory'], flush=True)
+    if 'search' in parts:
+        results['search'] = last_json(run([sys.executable, '-c', SEARCH, str(args.threads)], env)[0])
+        print('search', results['search'], flush=True)
     motion = work / f'motion_{args.n}'
     if {'motion', 'reference'} & set(parts):
         simulate(motion, env, args.n, ['--hinge', str(args.motion_states)])
     if 'motion' in parts:
         out = work / 'motion_ours'
-        stdout, _ = run([sys.executable, '-c', OURS, str(motion / 'particles.mrcs'), str(motion / 'ctf.pkl'), str(out),
-                         json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)
+        stdout, process_seconds = run([sys.executable, '-c', OURS, str(motion / 'particles.mrcs'), str(motion / 'ctf.pkl'), str(out),
+                                       json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)
         timing = last_json(stdout)
         scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(motion), str(args.n), 'motion', str(out / 'z.pkl'),
                                 str(out / 'poses.pkl'), 'maps'], env)[0])
         if (out / 'consensus' / 'poses.pkl').exists():  # the poses the VAE started from
             scores['consensus'] = last_json(run([sys.executable, '-c', CONSENSUS, str(out / 'consensus' / 'poses.pkl'), str(motion), str(args.n)], env)[0])
-        results['motion'] = dict(**sizes, seconds=timing['seconds'], **scores)
+        results['motion'] = dict(**sizes, seconds=timing['seconds'], process_seconds=process_seconds, **scores)
         print('motion', results['motion'], flush=True)
     if 'homo' in parts:
         homo = work / f'homo_{args.n}'
@@ -232,27 +290,18 @@ def main():
         results[part] = dict(**sizes, seconds=timing['seconds'], **scores)
         print(part, results[part], flush=True)
     if 'reference' in parts:
-        sub = work / f'motion_sub_{args.ref_n}'
-        if not (sub / 'particles.mrcs').exists():
-            code = ('import sys, pickle, shutil, numpy as np; from pathlib import Path; from cryodrgn2.io import read_mrc, write_mrc; '
-                    'src, dst, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]); dst.mkdir(parents=True, exist_ok=True); '
-                    'write_mrc(dst / "particles.mrcs", np.asarray(read_mrc(src / "particles.mrcs")[0][:n]), read_mrc(src / "particles.mrcs")[1]); '
-                    '[pickle.dump((lambda o: tuple(a[:n] for a in o) if isinstance(o, tuple) else o[:n])(pickle.load(open(src / f, "rb"))), open(dst / f, "wb")) '
-                    ' for f in ("poses.pkl", "ctf.pkl", "coords.pkl", "states.pkl")]; shutil.copy(src / "truth.json", dst / "truth.json")')
-            run([sys.executable, '-c', code, str(motion), str(sub), str(args.ref_n)], env)
+        if 'motion' not in results: raise SystemExit('--parts reference needs motion in the same run: its wall time is the budget')
+        budget = results['motion']['process_seconds']  # our whole process, start-up included, as the reference's
         ref_out = work / 'motion_reference'
-        cmd = ['cryodrgn', 'abinit_het_old', str(sub / 'particles.mrcs'), '--ctf', str(sub / 'ctf.pkl'), '-o', str(ref_out), '--zdim', '8',
-               '-n', str(args.ref_epochs), '--pretrain', str(args.ref_n), '--ps-freq', '2', '--max-threads', str(args.threads), '--no-analysis']
-        _, ref_seconds = run(cmd, env)
-        ref_scores = last_json(run([sys.executable, '-c', SCORE, str(ref_out), str(sub), str(args.ref_n), 'motion',
-                                    str(ref_out / 'z.pkl'), str(ref_out / 'pose.pkl')], env)[0])
-        out = work / 'motion_sub_ours'
-        timing = last_json(run([sys.executable, '-c', OURS, str(sub / 'particles.mrcs'), str(sub / 'ctf.pkl'), str(out),
-                                json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)[0])
-        ours = last_json(run([sys.executable, '-c', SCORE, str(out), str(sub), str(args.ref_n), 'motion', str(out / 'z.pkl'),
-                              str(out / 'poses.pkl')], env)[0])
-        results['reference'] = dict(n=args.ref_n, epochs=args.ref_epochs, threads=args.threads,
-                                    reference=dict(seconds=ref_seconds, **ref_scores), ours=dict(seconds=timing['seconds'], **ours))
+        cmd = ['cryodrgn', 'abinit_het_old', str(motion / 'particles.mrcs'), '--ctf', str(motion / 'ctf.pkl'), '-o', str(ref_out),
+               '--zdim', '8', '--max-threads', str(args.threads), '--no-analysis']
+        timeline = reference_timeline(cmd, ref_out, budget, args.ref_cap * budget, env)
+        for epoch in timeline['epochs']:  # score every epoch the reference finished
+            epoch.update(last_json(run([sys.executable, '-c', SCORE, str(ref_out), str(motion), str(args.n), 'motion',
+                                        str(ref_out / f"z.{epoch['epoch']}.pkl"), str(ref_out / f"pose.{epoch['epoch']}.pkl")], env)[0]))
+        results['reference'] = dict(n=args.n, threads=args.threads, budget_seconds=budget, cap_seconds=args.ref_cap * budget,
+                                    ours={k: results['motion'][k] for k in ('process_seconds', 'abs_spearman_pc1', 'median_rotation_error')},
+                                    reference=timeline)
         print('reference', results['reference'], flush=True)
     results_path.parent.mkdir(exist_ok=True)
     earlier = json.loads(results_path.read_text()) if results_path.exists() else {}  # read now: other parts may have run meanwhile

@@ -103,15 +103,20 @@ class HartleyMLP(nn.Module):
 def forward_latents(self:HartleyMLP, coords:Tensor, # (M,3) cycles/pixel, shared by every latent
                     z:Tensor, # (B,zdim) latents
                     chunk:int=4096, # coordinates at a time (activations: B x chunk x hidden floats)
+                    mask:Tensor|None=None, # (B,M) bool: evaluate latent b only where mask[b] (zero elsewhere); None: everywhere
                    )->Tensor: # (B,M): row b is the network at z[b]
     "The network at many latents on the same coordinates, with the encoding and its share of the input layer computed once."
     first, F_in = self.net[0], self.encoding.out_dim
     z_part = z.to(first.weight) @ first.weight[:, F_in:].T                      # (B,H): W_z z
-    out = coords.new_empty(len(z), len(coords))
+    out = coords.new_zeros(len(z), len(coords))
     for start in range(0, len(coords), chunk):
         shared = nn.functional.linear(self.encoding(coords[start:start + chunk]), first.weight[:, :F_in], first.bias)  # (C,H)
-        h = self.net[1:](shared[None] + z_part[:, None])                       # (B,C,H) -> (B,C,1)
-        out[:, start:start + chunk] = h[..., 0].float() * self.out_scale
+        if mask is None:
+            h = self.net[1:](shared[None] + z_part[:, None])                   # (B,C,H) -> (B,C,1)
+            out[:, start:start + chunk] = h[..., 0].float() * self.out_scale
+        else:  # only the (latent, coordinate) pairs asked for, gathered into one matrix
+            b, c = mask[:, start:start + chunk].nonzero(as_tuple=True)
+            out[:, start:start + chunk][b, c] = self.net[1:](shared[c] + z_part[b])[..., 0].float() * self.out_scale
     return out
 
 # %% ../nbs/11_models.ipynb #c8502fce

@@ -6,6 +6,7 @@
 from __future__ import annotations
 from typing import NamedTuple, Callable
 import contextlib, ctypes, functools, math
+import healpy
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shi
 
 # %% auto #0
 __all__ = ['squared_error', 'inference', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'local_candidates',
-           'band_schedule', 'lattice_model', 'SearchResult', 'search', 'release_freed_memory', 'align']
+           'local_reach', 'band_schedule', 'lattice_model', 'SearchResult', 'search', 'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -169,6 +170,15 @@ def local_candidates(grid:Tensor, # (G,3,3) every rotation of the level-`level` 
     _, idx = similarity.topk(k, -1)
     zeros = torch.zeros(idx.shape, device=grid.device)
     return Candidates(zeros, idx // n_psi, idx % n_psi, shift_px.to(grid)[:, None].expand(-1, k, -1).clone(), zeros + 1, level)
+
+# %% ../nbs/10_pose.ipynb #59284373
+def local_reach(cands:Candidates, # a local search's starting candidates (`local_candidates`)
+                rots:Tensor, # (B,3,3) the known rotations they were chosen around
+               )->Tensor: # (B,) radians
+    "Largest tilt, from each known slice plane, of any plane a local search from `cands` can visit (all rounds)."
+    normals = hopf_rotations(cands.level, cands.dir_idx.cpu(), 0.)[..., 2, :].to(rots)   # (B,K,3) d_c
+    farthest = torch.arccos((normals * rots[:, None, 2]).sum(-1).abs().clamp(max=1)).amax(-1)
+    return farthest + healpy.max_pixrad(2 ** cands.level)
 
 # %% ../nbs/10_pose.ipynb #4bc8a035
 def band_schedule(D:int, # box size

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_vae.ipynb #ecd1086f
 from __future__ import annotations
-import math, pickle
+import inspect, math, pickle
 from functools import partial
 from pathlib import Path
 from typing import Iterable
@@ -18,14 +18,16 @@ from .geometry import circular_mask, freq_lattice
 from .io import DataError, _atomic_path, _load_pickle, read_poses
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, _device, fast_bf16
-from .pose import evaluate, inference, search, SearchResult
+from .pose import evaluate, inference, search, SearchResult, local_candidates, local_reach
+from .so3 import so3_grid
 from .train import (Callback, PoseSearchCallback, FrequencyRampCallback, ResetCallback, slice_loss, rotation_angle_deg,
                              prepare_outdir, load_data, launched_rank, in_jupyter, _run_job, abinit_homo, latest_checkpoint)
 
 # %% auto #0
-__all__ = ['HET_SCHEDULES', 'ImageEncoder', 'kl_divergence', 'HetVAE', 'vae_loss', 'encode_all', 'VAECallback', 'LatentLattices',
-           'search_latent', 'LatentPoseSearchCallback', 'write_latents', 'read_latents', 'LatentSnapshotCallback',
-           'pca', 'latent_scatter', 'latent_figure', 'LatentMonitorCallback', 'consensus_poses', 'abinit_het']
+__all__ = ['HET_SCHEDULES', 'ImageEncoder', 'kl_divergence', 'HetVAE', 'vae_loss', 'encode_all', 'VAECallback', 'wedge_mask',
+           'LatentLattices', 'search_latent', 'LatentPoseSearchCallback', 'write_latents', 'read_latents',
+           'LatentSnapshotCallback', 'pca', 'latent_scatter', 'latent_figure', 'LatentMonitorCallback',
+           'consensus_poses', 'abinit_het']
 
 # %% ../nbs/13_vae.ipynb #bf6d91ec
 class ImageEncoder(nn.Module):
@@ -145,23 +147,36 @@ class VAECallback(Callback):
         learn.model.z_centre.copy_(learn.z_mu.mean(0))
 
 # %% ../nbs/13_vae.ipynb #49cfbf5b
+def wedge_mask(coords_px:Tensor, # (M,3) lattice points (Fourier pixels)
+               normals:Tensor, # (B,3) unit normal of each image's slice plane
+               tilt:Tensor, # (B,) largest tilt (radians) of the planes that will be sampled
+              )->Tensor: # (B,M) bool
+    "The lattice points that trilinear samples of any plane within `tilt` of each image's plane can touch."
+    margin = math.sqrt(3)  # a sample's 8 neighbours are within sqrt(3) pixels of it
+    reach = (coords_px.norm(dim=-1) + margin) * tilt.clamp(max=math.pi / 2).sin()[:, None] + margin   # (B,M)
+    return (normals.to(coords_px) @ coords_px.T).abs() <= reach
+
 class LatentLattices(nn.Module):
     "One symmetrised Hartley lattice per image, from a decoder at each image's z; `model(coords, index)` samples them."
     def __init__(self, decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley values
                  z:Tensor, # (B,zdim) one latent per image
                  radius:float, # evaluate inside |k| D <= radius (Fourier pixels); zero outside
                  chunk:int=2 ** 16, # points per decoder call
-                 bf16:bool=False): # evaluate the decoder under bfloat16 autocast (`pose.evaluate`)
+                 bf16:bool=False, # evaluate the decoder under bfloat16 autocast (`pose.evaluate`)
+                 wedge:tuple[Tensor, Tensor]|None=None): # (B,3) normals, (B,) tilts: evaluate only where `wedge_mask` (zero elsewhere)
         super().__init__()
         D, device = decoder.D, z.device
         ball = circular_mask(D, radius, ndim=3, device=device)
         coords = freq_lattice(D, ndim=3, device=device)[ball]                        # (M,3)
+        mask = None if wedge is None else wedge_mask(coords * D, *wedge)             # (B,M)
         ht = torch.zeros(len(z), D, D, D, device=device)
         with inference(device, bf16):
             # a HartleyMLP shares the encoding and part of its input layer between latents
-            ht[:, ball] = (decoder.forward_latents(coords, z) if hasattr(decoder, 'forward_latents')
-                           else evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk)).float()
+            if hasattr(decoder, 'forward_latents'): values = decoder.forward_latents(coords, z, mask=mask)
+            else: values = evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk) * (1 if mask is None else mask)
+        ht[:, ball] = values.float()
         self.register_buffer('lattices', symmetrize_ht(ht))                          # (B,D+1,D+1,D+1)
+        self.evaluated = len(z) * len(coords) if mask is None else int(mask.sum())   # decoder evaluations made
     def forward(self, coords:Tensor, # (B,...,3) cycles/pixel
                 index:Tensor, # (B,1) which lattice each row of coords samples
                )->Tensor: # (B,...) trilinear interpolates
@@ -180,18 +195,24 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
                   device=None, # default: the decoder's device
                   bf16:bool=False, # build the lattices with the decoder in bfloat16 (see `models.fast_bf16`)
                   init:tuple[Tensor, Tensor]|None=None, # (N,3,3), (N,2) known poses: search locally around them (`pose.search`)
-                  **search_kwargs, # passed to `pose.search` (base_level, keep, iters, t_extent, t_ngrid)
+                  wedge:bool=True, # in a local search, evaluate each lattice only where the search can read it (`wedge_mask`)
+                  **search_kwargs, # passed to `pose.search` (base_level, base_keep, keep, iters, t_extent, t_ngrid)
                  )->SearchResult:
     "Pose of every image against the decoder at that image's own z (on per-image lattices)."
     device = device or _device(decoder)
     D, results = images.shape[-1], []
     radius = min(l_max, D // 2 - 1) + 2
+    defaults = {name: p.default for name, p in inspect.signature(search).parameters.items()}
+    level, base_keep = (search_kwargs.get(name, defaults[name]) for name in ('base_level', 'base_keep'))
+    grid = so3_grid(level, device) if init is not None and wedge else None
     for start in range(0, len(images), group):
         part = slice(start, start + group)
-        lattices = LatentLattices(decoder, z[part].to(device), radius, bf16=bf16)
+        known = None if init is None else (init[0][part].to(device), init[1][part].to(device))
+        reach = None if grid is None else (known[0][:, 2], local_reach(local_candidates(grid, *known, level, base_keep), known[0]))
+        lattices = LatentLattices(decoder, z[part].to(device), radius, bf16=bf16, wedge=reach)
         index = torch.arange(len(lattices.lattices), device=device)[:, None].float()
         found = search(lattices, images[part], None if ctf is None else ctf[part], z=index, l_min=l_min, l_max=l_max, scale=scale,
-                       batch_size=group, device=device, init=None if init is None else (init[0][part], init[1][part]), **search_kwargs)
+                       batch_size=group, device=device, init=known, **search_kwargs)
         if scale in ('global', 'fit'): scale = found.scale.median().item() if scale == 'global' else scale
         results.append(found)
     return SearchResult(*(torch.cat([getattr(r, f) for r in results]) for f in ('rots', 'shift_px', 'error', 'scale')))
