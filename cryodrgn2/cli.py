@@ -129,16 +129,20 @@ def _add_abinit_homo(sub):
     p = sub.add_parser('abinit-homo', help='ab initio reconstruction of one structure (map + poses from images alone)',
                        description='Ab initio reconstruction: a Hartley-space network and every image\'s pose, learned together '
                                    '(pose search every few epochs, frequency marching, model reset). Writes reconstruct.mrc, '
-                                   'poses.pkl, per-epoch maps, poses and checkpoints, config.yaml, run.log and report.html.')
+                                   'poses.pkl, per-epoch maps, poses and checkpoints, config.yaml, run.log and report.html. '
+                                   'With --classes K: K maps, each image also finding the one that explains it best '
+                                   '(classes.pkl, reconstruct.class<k>.mrc).')
     _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
+    p.add_argument('--classes', type=_positive_int, default=1, help='structures in the data, one map each (default: %(default)s)')
     p.set_defaults(run=_run_abinit_homo)
 
 def _run_abinit_homo(args):
     from cryodrgn2.train import abinit_homo
     abinit_homo(args.particles, ctf=args.ctf, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, load=args.load,
                 seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, device=args.device,
-                bf16_search=args.bf16_search)
-    print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html')
+                bf16_search=args.bf16_search, classes=args.classes)
+    print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html'
+          + (f', {args.outdir}/classes.pkl' if args.classes > 1 else ''))
 
 def _add_train_nn(sub):
     p = sub.add_parser('train-nn', help='train the network on images at known poses',
@@ -203,13 +207,16 @@ def _add_abinit_het(sub):
     p.add_argument('--beta', type=_number(float, 0), help='weight of the KL term (default: 1/zdim)')
     p.add_argument('--consensus-epochs', type=_count, default=10, help='epochs of a homogeneous ab initio run (OUTDIR/consensus) whose '
                    'poses start the VAE, which then searches locally; 0: start at random poses and search globally (default: %(default)s)')
+    p.add_argument('--consensus-classes', type=_positive_int, default=1, help='maps of that consensus run (abinit-homo --classes): '
+                   'more than 1 when the data hold unrelated structures (default: %(default)s)')
     p.set_defaults(run=_run_abinit_het)
 
 def _run_abinit_het(args):
     from cryodrgn2.vae import abinit_het
     abinit_het(args.particles, ctf=args.ctf, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data,
                load=args.load, seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, beta=args.beta, device=args.device,
-               bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs)
+               bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs,
+               consensus_classes=args.consensus_classes)
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
 
 def _add_analyze(sub):

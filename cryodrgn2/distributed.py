@@ -107,5 +107,6 @@ class DistributedCallback(Callback):
     def after_epoch(self, learn):
         learn.rots = combine_rows(learn.rots, self.mine)
         learn.shift_px = combine_rows(learn.shift_px, self.mine)
+        learn.per_image = {k: combine_rows(v.double(), self.mine).to(v.dtype) for k, v in learn.per_image.items()}
         loss_sum, n_seen = sum_over_processes(learn.loss_sum, learn.n_seen)
         learn.record['loss'] = loss_sum / max(n_seen, 1)

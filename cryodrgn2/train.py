@@ -24,7 +24,7 @@ from .shifts import Band, band, phase_ramps, shift_coefficients
 from .io import DataError, check_counts, load_particles, read_ctf, read_poses, write_poses, read_mrc, write_mrc, _atomic_path
 from .metrics import rotation_distance, rotation_error, translation_error, fsc, fsc_resolution, align_volumes
 from .models import HartleyMLP, to_volume, fast_bf16
-from .pose import search
+from .pose import search, SearchResult
 from .viz import training_figure, fsc_plot
 
 # %% auto #0
@@ -159,6 +159,7 @@ class Learner:
         self.rots = random_rotations(N, torch.Generator().manual_seed(_stream_seed(seed, -1, 2))) if rots is None else rots.float().clone()
         self.shift_px = torch.zeros(N, 2) if shift_px is None else shift_px.float().clone()
         self.band_limit = data.D // 2 - 1 if band_limit is None else band_limit
+        self.per_image = {}  # other per-image state kept by callbacks (e.g. class labels), (N,...) each: checkpointed like the poses
         self.epoch, self.history, self.record = -1, [], {}
         self.reset_model()
 
@@ -221,8 +222,8 @@ def batch_loss(self:Learner, idx:Tensor)->Tensor:
 def state_dict(self:Learner)->dict:
     "Everything needed to resume training exactly."
     return dict(next_epoch=self.epoch + 1, model=self.model.state_dict(), opt=self.opt.state_dict(), rots=self.rots.clone(),
-                shift_px=self.shift_px.clone(), band_limit=self.band_limit, history=self.history, seed=self.seed,
-                rng=torch.get_rng_state())
+                shift_px=self.shift_px.clone(), per_image={k: v.clone() for k, v in self.per_image.items()}, band_limit=self.band_limit,
+                history=self.history, seed=self.seed, rng=torch.get_rng_state())
 
 @patch
 def load_state_dict(self:Learner, state:dict):
@@ -235,6 +236,7 @@ def load_state_dict(self:Learner, state:dict):
     except RuntimeError as e: raise ValueError(f"checkpoint was written by a different model: {str(e).splitlines()[0]}") from None
     self.opt.load_state_dict(state['opt'])
     self.rots, self.shift_px = state['rots'].clone(), state['shift_px'].clone()
+    self.per_image = {k: v.clone() for k, v in state.get('per_image', {}).items()}
     self.band_limit, self.history, self.seed = state['band_limit'], list(state['history']), state['seed']
     torch.set_rng_state(state['rng'])
 
@@ -306,14 +308,16 @@ def recentre_shifts(rots:Tensor, shift_px:Tensor)->Tensor: # (N,3,3), (N,2) -> (
 
 # %% ../nbs/12_train.ipynb #6940d980
 class ResetCallback(Callback):
-    "Fresh model and optimizer at the start of each epoch in `epochs`; poses are kept (recentred if `recentre`)."
+    "Fresh model and optimizer at the start of each epoch in `epochs`; poses are kept (recentred if `recentre`, per class if any)."
     order = -20
     def __init__(self, epochs:Iterable[int], # epochs that start with a fresh model
                  recentre:bool=True): # shift the poses so that the new model is centred in the box
         self.epochs, self.recentre = set(epochs), recentre
     def before_epoch(self, learn):
         if learn.epoch not in self.epochs: return
-        if self.recentre: learn.shift_px = recentre_shifts(learn.rots, learn.shift_px)
+        if self.recentre:  # each class's map (`per_image['classes']`, if any) is centred on its own
+            groups = learn.per_image.get('classes', torch.zeros(len(learn.rots), dtype=torch.long))
+            for g in groups.unique(): learn.shift_px[groups == g] = recentre_shifts(learn.rots[groups == g], learn.shift_px[groups == g])
         learn.reset_model()
         learn.record['reset'] = True
 
@@ -360,13 +364,17 @@ class PoseSearchCallback(Callback):
     def before_batch(self, learn):
         per_chunk = max(1, self.chunk // learn.batch_size)
         if self.active and learn.iter % per_chunk == 0: self.search(learn, torch.cat(learn.batches[learn.iter:learn.iter + per_chunk]))
-    def search(self, learn, idx:Tensor):
-        "Search images `idx` against the current model and store their poses."
+    def find(self, learn, idx:Tensor)->SearchResult:
+        "The poses of images `idx` against the current model."
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
         found = search(learn.model, learn.data.images[idx], ctf, l_min=min(self.l_min, learn.band_limit), l_max=learn.band_limit,
                        device=learn.device, **self.search_kwargs)
         learn.model.train()
+        return found
+    def search(self, learn, idx:Tensor):
+        "Search images `idx` (`find`) and store their poses."
+        found = self.find(learn, idx)
         rots, shift_px = found.rots.cpu(), found.shift_px.cpu()
         self.changes.append(rotation_angle_deg(rots, learn.rots[idx]))
         learn.rots[idx], learn.shift_px[idx] = rots, shift_px
@@ -396,6 +404,7 @@ def format_record(record:dict)->str:
     "One line describing an epoch's record."
     line = f"epoch {record['epoch']:3d}  L {record['band_limit']:2d}  loss {record['loss']:.5f}  {record['seconds']:6.1f} s"
     if 'pose_change_deg' in record: line += f"  search: median pose change {record['pose_change_deg']:.2f} deg"
+    if 'class_sizes' in record: line += f"  classes {record['class_sizes']}"
     if record.get('reset'): line += '  (model reset)'
     return line
 
@@ -597,22 +606,27 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 search_every:int=5, search_start:int=1, search_warmup:int=2, search_chunk:int=128, # search schedule
                 reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (the paper's +r)
                 base_level:int=2, iters:int=4, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
+                classes:int=1, # maps: with K > 1, each image also finds the map that explains it best (`classes.ClassMaps`)
                 device=None, # default: CUDA if available
                 bf16_search:bool|None=None, # evaluate the network in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                 progress:bool=True, # progress bars
                 cbs:Iterable[Callback]=(), # extra callbacks
                )->Learner:
-    "Ab initio reconstruction of one structure: a map and every image's pose from the images alone."
+    "Ab initio reconstruction of one structure (or of `classes` structures): maps and every image's pose from the images alone."
+    if classes < 1: raise ValueError(f"classes must be >= 1, got {classes}")
     bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
     config = {k: v for k, v in dict(job='abinit-homo', **locals()).items() if k != 'cbs'}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
     data = load_data(particles, ctf, invert, datadir, lazy)
+    make_model, searcher = partial(HartleyMLP, data.D, hidden, layers), PoseSearchCallback
+    if classes > 1:  # a later notebook's module
+        from cryodrgn2.classes import ClassMaps, ClassCallback, ClassSearchCallback
+        make_model, searcher, cbs = partial(ClassMaps, make_model, classes), ClassSearchCallback, [ClassCallback(classes, outdir), *cbs]
     cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs),
-           PoseSearchCallback(search_every, search_start, search_warmup, search_chunk, l_min=l_start, base_level=base_level,
-                              iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
+           searcher(search_every, search_start, search_warmup, search_chunk, l_min=l_start, base_level=base_level,
+                    iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
            ResetCallback(reset_epochs), *cbs]
-    return _run_job('abinit-homo', data, outdir, config, cbs, epochs, load, seed, partial(HartleyMLP, data.D, hidden, layers),
-                    lr, batch_size, device, progress, ref=ref)
+    return _run_job('abinit-homo', data, outdir, config, cbs, epochs, load, seed, make_model, lr, batch_size, device, progress, ref=ref)
 
 def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              poses, # cryoDRGN pose .pkl (rots, trans)

@@ -361,6 +361,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                beta:float|None=None, # KL weight; None: 1/zdim
                lr:float=1e-3, batch_size:int=8, # Adam learning rate, images per step
                consensus_epochs:int=10, # first a homogeneous ab initio run (`train.abinit_homo`, in outdir/consensus) whose poses start the VAE; 0: random poses
+               consensus_classes:int=1, # maps of that run (`abinit_homo`'s `classes`): more than one for unrelated structures
                consensus_kwargs:dict|None=None, # other `abinit_homo` arguments of that run (its defaults otherwise)
                l_start:int=12, l_end:int|None=None, ramp_epochs:int|None=None, # band limit ramp (Fourier pixels); l_end default D/2-1
                search_every:int=5, search_start:int|None=None, search_warmup:int|None=None, search_chunk:int=128, # search schedule
@@ -385,7 +386,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
         rots, shift_px = consensus_poses(outdir / 'consensus', data.D, particles, ctf, epochs=consensus_epochs, invert=invert, seed=seed,
                                          ref=ref, force=force, datadir=datadir, lazy=lazy, hidden=hidden, layers=layers, lr=lr,
                                          batch_size=batch_size, l_start=l_start, l_end=l_end, device=device, bf16_search=bf16_search,
-                                         progress=progress, **(consensus_kwargs or {}))
+                                         progress=progress, **{'classes': consensus_classes, **(consensus_kwargs or {})})
     config.update(D=data.D, pixel_size=data.pixel_size, scale=data.scale)
     cbs = [VAECallback(beta), FrequencyRampCallback(l_start, l_end, s['ramp_epochs']),
            LatentPoseSearchCallback(search_every, s['search_start'], s['search_warmup'], search_chunk, l_min=l_start, group=search_group,

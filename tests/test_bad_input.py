@@ -52,6 +52,7 @@ CASES = [
     ('fewer poses than images', ['train-nn', 'ok/particles.mrcs', '--poses', 'b/poses_count.pkl', '-o', 't2'], 'poses_count.pkl: holds 5 items but ok/particles.mrcs holds 20'),
     ('missing checkpoint', ['abinit-homo', 'ok/particles.mrcs', '-o', 't3', '--load', 'nothere.pt'], 'nothere.pt: checkpoint not found'),
     ('zero epochs', ['abinit-homo', 'ok/particles.mrcs', '-o', 't4', '-n', '0'], 'argument -n/--epochs: must be >= 1, got 0'),
+    ('no classes', ['abinit-homo', 'ok/particles.mrcs', '-o', 't5', '--classes', '0'], 'argument --classes: must be >= 1, got 0'),
     ('zero shift grid', ALIGN + ['--t-ngrid', '0'], 'argument --t-ngrid: must be >= 1, got 0'),
     ('negative grid level', ALIGN + ['--base-level', '-1'], 'argument --base-level: must be >= 0, got -1'),
     ('no rotations kept', ALIGN + ['--keep', '0'], 'argument --keep: must be >= 1, got 0'),
