@@ -17,7 +17,7 @@ from .pose import search, SearchResult
 from .train import Callback, PoseSearchCallback, slice_loss, launched_rank, _stream_seed
 
 # %% auto #0
-__all__ = ['ClassMaps', 'search_classes', 'ClassCallback', 'ClassSearchCallback']
+__all__ = ['ClassMaps', 'assign_classes', 'search_classes', 'ClassCallback', 'ClassSearchCallback']
 
 # %% ../nbs/12b_classes.ipynb #ab3a5ad5
 class ClassMaps(nn.Module):
@@ -37,18 +37,35 @@ class ClassMaps(nn.Module):
         for k in which.unique().tolist(): out[which == k] = self.maps[k](coords[which == k]).to(out.dtype)
         return out
 
+# %% ../nbs/12b_classes.ipynb #1964d16f
+def assign_classes(errors:Tensor, # (K,N) each image's best error under each class
+                   balanced:bool=False, # equal class sizes (to within one)
+                  )->Tensor: # (N,) class of each image
+    "The class of smallest error; or, balanced, each image's best class with room, most decided images first."
+    if not balanced: return errors.argmin(0)
+    K, N = errors.shape
+    room = [N // K + (k < N % K) for k in range(K)]
+    ranked = errors.sort(0)
+    gap = ranked.values[1] - ranked.values[0] if K > 1 else torch.zeros(N)
+    classes = torch.empty(N, dtype=torch.long)
+    for i in gap.argsort(descending=True).tolist():  # one chunk of images: a short loop
+        k = next(k for k in ranked.indices[:, i].tolist() if room[k] > 0)
+        classes[i], room[k] = k, room[k] - 1
+    return classes
+
 # %% ../nbs/12b_classes.ipynb #6367c171
 def search_classes(model:ClassMaps, # the K maps
                    images:Tensor, # (N,D,D) images
                    ctf:Tensor|None=None, # (N,9) CTF rows, or None
+                   balanced:bool=False, # split the images evenly between the classes (`assign_classes`)
                    **search_kwargs, # passed to `pose.search` (base_level, iters, l_min, l_max, device, ...)
-                  )->tuple[SearchResult, Tensor]: # the best pose of each image over all classes, and its class (N,)
-    "Every image's class and pose: the smallest search error over the maps."
+                  )->tuple[SearchResult, Tensor]: # the best pose of each image in its class, and the class (N,)
+    "Every image's class and pose: its search error under every map, then `assign_classes`."
     found = [search(one, images, ctf, **search_kwargs) for one in model.maps]
-    best = torch.stack([f.error for f in found]).argmin(0)                       # (N,)
-    rows = torch.arange(len(best), device=best.device)
-    pick = lambda field: torch.stack([getattr(f, field) for f in found])[best, rows]
-    return SearchResult(*(pick(field) for field in ('rots', 'shift_px', 'error', 'scale'))), best
+    classes = assign_classes(torch.stack([f.error for f in found]).cpu(), balanced)   # (N,)
+    rows = torch.arange(len(classes))
+    pick = lambda field: torch.stack([getattr(f, field).cpu() for f in found])[classes, rows]
+    return SearchResult(*(pick(field) for field in ('rots', 'shift_px', 'error', 'scale'))), classes
 
 # %% ../nbs/12b_classes.ipynb #972f5c5a
 class ClassCallback(Callback):
@@ -81,11 +98,19 @@ class ClassCallback(Callback):
             write_mrc(self.outdir / f'reconstruct.class{k}.mrc', vol, learn.data.pixel_size)
 
 class ClassSearchCallback(PoseSearchCallback):
-    "`train.PoseSearchCallback` over the classes: each image takes the class and pose of the smallest error."
+    "`train.PoseSearchCallback` over the classes: each image takes a class and its pose (`search_classes`)."
+    def __init__(self, every:int=5, start:int=1, warmup:int=1, chunk:int=128, l_min:int=12,
+                 balance_searches:int=2, # the first search epochs split each chunk evenly between the classes
+                 **search_kwargs): # passed to `pose.search`
+        super().__init__(every, start, warmup, chunk, l_min, **search_kwargs)
+        self.balance_searches = balance_searches
+    def before_epoch(self, learn):
+        super().before_epoch(learn)
+        self.balanced = sum(map(self.is_search_epoch, range(learn.epoch))) < self.balance_searches
     def find(self, learn, idx:Tensor)->SearchResult:
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
-        found, classes = search_classes(learn.model, learn.data.images[idx], ctf, l_min=min(self.l_min, learn.band_limit),
+        found, classes = search_classes(learn.model, learn.data.images[idx], ctf, self.balanced, l_min=min(self.l_min, learn.band_limit),
                                         l_max=learn.band_limit, device=learn.device, **self.search_kwargs)
         learn.model.train()
         learn.per_image['classes'][idx] = classes.cpu()
