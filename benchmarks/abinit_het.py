@@ -20,17 +20,21 @@ Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threa
 - `homo`: `abinit_homo` (`--homo-epochs`) on images of the single map u = 0.5 (same N, SNR, CTF): the homogeneous FSC=0.5 resolution
   that `motion`'s maps must match within 1.5x. An interrupted run is resumed (`resumed` in the results; its
   `seconds` then count only the resumed part).
-- `twostate`: two distinct phantoms, 50/50, D=64, `--n` images, SNR 0.1, CTF: k-means (k=2) accuracy on z.
+- `twostate`: two distinct phantoms, 50/50, D=64, `--n` images, SNR 0.1, CTF: k-means (k=2) accuracy on z, the median
+  rotation error of each state's images (each state aligned on its own), and the same for the consensus poses (with
+  the consensus classes' accuracy when `--het-kwargs '{"consensus_classes": 2}'` makes it a two-class run).
 - `twostate_hinge`: the same with two conformations of one molecule (the ends u = 0 and u = 1 of the motion family).
 - `reference` (with `motion`, after it): `cryodrgn abinit_het_old` on the same motion images with its defaults (zdim 8;
-  it pretrains on 10,000 images at random poses, then searches at epochs 1, 6, ... of 30), given our wall time
+  it pretrains at random poses on 10,000 images or one pass over fewer, then searches at epochs 1, 6, ... of 30), given our wall time
   as its budget: its progress when the budget ran out (the last line of its log), and, run on to at most `--ref-cap`
   times the budget, the time of each epoch's checkpoint and that epoch's |Spearman| of PC1 and median rotation error.
 
 Results are printed and written to benchmarks/results/abinit_het.json (merged with earlier parts).
 
     python benchmarks/abinit_het.py --parts memory [--threads 2] [--workdir DIR]
+    python benchmarks/abinit_het.py --parts search --threads 1
     python benchmarks/abinit_het.py --parts motion,reference,homo,twostate_hinge --n 5000 --epochs 6
+    python benchmarks/abinit_het.py --parts twostate --n 5000 --epochs 6 --het-kwargs '{"consensus_classes": 2}'
 """
 import argparse, json, os, sys
 from pathlib import Path
@@ -153,6 +157,7 @@ else:
     with open(truth / 'states.pkl', 'rb') as f: states = torch.as_tensor(np.asarray(pickle.load(f)))[:n]
     labels = kmeans(z, 2)[0]
     out['kmeans2_accuracy'] = max((labels == states).float().mean().item(), (labels != states).float().mean().item())
+    out['median_rotation_error_by_state'] = [rotation_error(rots[states == s], true_rots[states == s]).median for s in (0, 1)]  # each aligned on its own
 print(json.dumps(out))
 '''
 
@@ -164,8 +169,17 @@ from cryodrgn2.io import read_poses
 from cryodrgn2.metrics import rotation_error
 D = json.loads((Path(sys.argv[2]) / 'truth.json').read_text())['D']
 n = int(sys.argv[3])
-err = rotation_error(read_poses(sys.argv[1], D)[0][:n], read_poses(Path(sys.argv[2]) / 'poses.pkl', D)[0][:n])
-print(json.dumps(dict(median_rotation_error=err.median, median_angle_deg=err.angles_deg.median().item())))
+est, true = read_poses(sys.argv[1], D)[0][:n], read_poses(Path(sys.argv[2]) / 'poses.pkl', D)[0][:n]
+err = rotation_error(est, true)
+out = dict(median_rotation_error=err.median, median_angle_deg=err.angles_deg.median().item())
+if not (Path(sys.argv[2]) / 'coords.pkl').exists() and (Path(sys.argv[2]) / 'states.pkl').exists():  # discrete states
+    with open(Path(sys.argv[2]) / 'states.pkl', 'rb') as f: states = torch.as_tensor(np.asarray(pickle.load(f)))[:n]
+    out['median_rotation_error_by_state'] = [rotation_error(est[states == s], true[states == s]).median for s in (0, 1)]
+    classes = Path(sys.argv[1]).parent / 'classes.pkl'
+    if classes.exists():  # a multi-class consensus
+        with open(classes, 'rb') as f: found = torch.as_tensor(np.asarray(pickle.load(f)))[:n]
+        out['class_accuracy'] = max((found == states).float().mean().item(), (found != states).float().mean().item())
+print(json.dumps(out))
 '''
 
 
@@ -287,6 +301,8 @@ def main():
                                 json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)[0])
         scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(two), str(args.n), 'twostate', str(out / 'z.pkl'),
                                 str(out / 'poses.pkl')], env)[0])
+        if (out / 'consensus' / 'poses.pkl').exists():
+            scores['consensus'] = last_json(run([sys.executable, '-c', CONSENSUS, str(out / 'consensus' / 'poses.pkl'), str(two), str(args.n)], env)[0])
         results[part] = dict(**sizes, seconds=timing['seconds'], **scores)
         print(part, results[part], flush=True)
     if 'reference' in parts:
