@@ -607,6 +607,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (the paper's +r)
                 base_level:int=2, iters:int=4, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
                 classes:int=1, # maps: with K > 1, each image also finds the map that explains it best (`classes.ClassMaps`)
+                class_balance_searches:int=2, # with classes: the first search epochs split the images evenly between them
                 device=None, # default: CUDA if available
                 bf16_search:bool|None=None, # evaluate the network in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                 progress:bool=True, # progress bars
@@ -621,7 +622,8 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
     make_model, searcher = partial(HartleyMLP, data.D, hidden, layers), PoseSearchCallback
     if classes > 1:  # a later notebook's module
         from cryodrgn2.classes import ClassMaps, ClassCallback, ClassSearchCallback
-        make_model, searcher, cbs = partial(ClassMaps, make_model, classes), ClassSearchCallback, [ClassCallback(classes, outdir), *cbs]
+        make_model, cbs = partial(ClassMaps, make_model, classes), [ClassCallback(classes, outdir), *cbs]
+        searcher = partial(ClassSearchCallback, balance_searches=class_balance_searches)
     cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs),
            searcher(search_every, search_start, search_warmup, search_chunk, l_min=l_start, base_level=base_level,
                     iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
