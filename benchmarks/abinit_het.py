@@ -140,9 +140,13 @@ err = rotation_error(rots, true_rots)
 out = dict(median_rotation_error=err.median, mean_rotation_error=err.mean, median_angle_deg=err.angles_deg.median().item())
 def ranks(x): return torch.argsort(torch.argsort(x)).double()
 def spearman(a, b): a, b = ranks(a), ranks(b); a, b = a - a.mean(), b - b.mean(); return ((a * b).sum() / (a.norm() * b.norm())).item()
+def read_z(path):
+    with open(path, 'rb') as f: return torch.as_tensor(np.asarray(pickle.load(f)), dtype=torch.float32)[:n]
+snapshots = sorted((int(p.stem.split('.')[1]), p) for p in outdir.glob('z.*.pkl') if p.stem.split('.')[1].isdigit())
 if kind == 'motion':
     with open(truth / 'coords.pkl', 'rb') as f: u = torch.as_tensor(np.asarray(pickle.load(f)), dtype=torch.float64)[:n]
     out['abs_spearman_pc1'] = abs(spearman(pca(z, 1)[0][:, 0].double(), u))
+    if Path(sys.argv[5]).name == 'z.pkl': out['abs_spearman_pc1_by_epoch'] = [abs(spearman(pca(read_z(p), 1)[0][:, 0].double(), u)) for _, p in snapshots]
     if len(sys.argv) > 7:  # maps at the latent position of true coordinates, against the true maps
         with open(truth / 'states.pkl', 'rb') as f: states = torch.as_tensor(np.asarray(pickle.load(f)))[:n]
         run = load_run(outdir)
@@ -155,8 +159,9 @@ if kind == 'motion':
         out['fsc05_A_at_true_coords'] = res
 else:
     with open(truth / 'states.pkl', 'rb') as f: states = torch.as_tensor(np.asarray(pickle.load(f)))[:n]
-    labels = kmeans(z, 2)[0]
-    out['kmeans2_accuracy'] = max((labels == states).float().mean().item(), (labels != states).float().mean().item())
+    def accuracy(z): labels = kmeans(z, 2)[0]; return max((labels == states).float().mean().item(), (labels != states).float().mean().item())
+    out['kmeans2_accuracy'] = accuracy(z)
+    if Path(sys.argv[5]).name == 'z.pkl': out['kmeans2_accuracy_by_epoch'] = [accuracy(read_z(p)) for _, p in snapshots]
     out['median_rotation_error_by_state'] = [rotation_error(rots[states == s], true_rots[states == s]).median for s in (0, 1)]  # each aligned on its own
 print(json.dumps(out))
 '''
@@ -237,6 +242,7 @@ def main():
     ap.add_argument('--mem-steps', type=int, default=20)
     ap.add_argument('--mem-reference', action='store_true')
     ap.add_argument('--het-kwargs', type=json.loads, default={}, help='extra abinit_het arguments as JSON, e.g. \'{"search_warmup": 3}\'')
+    ap.add_argument('--score-only', action='store_true', help='score the outputs of an earlier run of motion / twostate parts (its time kept) instead of running them')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--workdir', type=Path, default=Path('/tmp/bench_abinit_het'))
     args = ap.parse_args()
@@ -246,6 +252,14 @@ def main():
     results = {}
     parts = args.parts.split(',')
     sizes = {'n': args.n, 'epochs': args.epochs, 'threads': args.threads, **args.het_kwargs}
+    previous = json.loads(results_path.read_text()) if results_path.exists() else {}
+
+    def ours(data, out, part):
+        "Run `abinit_het` on a dataset (or, with --score-only, keep the earlier run's times): seconds in the job, and of the process."
+        if args.score_only: return {k: v for k, v in previous.get(part, {}).items() if k in ('seconds', 'process_seconds')}
+        stdout, process_seconds = run([sys.executable, '-c', OURS, str(data / 'particles.mrcs'), str(data / 'ctf.pkl'), str(out),
+                                       json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)
+        return dict(seconds=last_json(stdout)['seconds'], process_seconds=process_seconds)
 
     if 'memory' in parts:
         results['memory'] = [last_json(run([sys.executable, '-c', MEMORY, str(D), str(args.mem_steps), str(args.threads)], env)[0])
@@ -264,14 +278,12 @@ def main():
         simulate(motion, env, args.n, ['--hinge', str(args.motion_states)])
     if 'motion' in parts:
         out = work / 'motion_ours'
-        stdout, process_seconds = run([sys.executable, '-c', OURS, str(motion / 'particles.mrcs'), str(motion / 'ctf.pkl'), str(out),
-                                       json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)
-        timing = last_json(stdout)
+        timing = ours(motion, out, 'motion')
         scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(motion), str(args.n), 'motion', str(out / 'z.pkl'),
                                 str(out / 'poses.pkl'), 'maps'], env)[0])
         if (out / 'consensus' / 'poses.pkl').exists():  # the poses the VAE started from
             scores['consensus'] = last_json(run([sys.executable, '-c', CONSENSUS, str(out / 'consensus' / 'poses.pkl'), str(motion), str(args.n)], env)[0])
-        results['motion'] = dict(**sizes, seconds=timing['seconds'], process_seconds=process_seconds, **scores)
+        results['motion'] = dict(**sizes, **timing, **scores)
         print('motion', results['motion'], flush=True)
     if 'homo' in parts:
         homo = work / f'homo_{args.n}'
@@ -297,13 +309,12 @@ def main():
                     f'write_dataset(sys.argv[1], {maps}, int(sys.argv[2]), snr=0.1, pixel_size=3.0, progress=False)')
             run([sys.executable, '-c', code, str(two), str(args.n)], env)
         out = work / f'{part}_ours'
-        timing = last_json(run([sys.executable, '-c', OURS, str(two / 'particles.mrcs'), str(two / 'ctf.pkl'), str(out),
-                                json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)[0])
+        timing = ours(two, out, part)
         scores = last_json(run([sys.executable, '-c', SCORE, str(out), str(two), str(args.n), 'twostate', str(out / 'z.pkl'),
                                 str(out / 'poses.pkl')], env)[0])
         if (out / 'consensus' / 'poses.pkl').exists():
             scores['consensus'] = last_json(run([sys.executable, '-c', CONSENSUS, str(out / 'consensus' / 'poses.pkl'), str(two), str(args.n)], env)[0])
-        results[part] = dict(**sizes, seconds=timing['seconds'], **scores)
+        results[part] = dict(**sizes, **timing, **scores)
         print(part, results[part], flush=True)
     if 'reference' in parts:
         if 'motion' not in results: raise SystemExit('--parts reference needs motion in the same run: its wall time is the budget')
