@@ -62,3 +62,43 @@ def test_torchrun_cli_job(tmp_path):
     rots, shift_px = read_poses(out / 'poses.pkl', 32)
     assert rots.shape == (48, 3, 3) and torch.isfinite(rots).all()
     assert (out / 'reconstruct.mrc').exists() and (out / 'report.html').exists()
+
+
+def _torchrun_cli(args, timeout=900):
+    exe = shutil.which('torchrun') or str(Path(sys.executable).with_name('torchrun'))
+    run = subprocess.run([exe, '--standalone', '--nproc-per-node=2', '-m', 'cryodrgn2.cli', *map(str, args)],
+                         capture_output=True, text=True, timeout=timeout, env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.fixture(scope='module')
+def small_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp('small') / 'data'
+    sim = subprocess.run([sys.executable, '-m', 'cryodrgn2.cli', 'simulate', '-o', str(data), '-n', '48', '-D', '32', '--seed', '0'],
+                         capture_output=True, text=True)
+    assert sim.returncode == 0, sim.stderr
+    return data
+
+
+def test_torchrun_het_with_consensus(small_data, tmp_path):
+    "`abinit-het` under torchrun: the consensus job and then the VAE each run as one job across the processes."
+    out = tmp_path / 'het'
+    _torchrun_cli(['abinit-het', small_data / 'particles.mrcs', '--ctf', small_data / 'ctf.pkl', '-o', out, '-n', '3', '--consensus-epochs', '2'])
+    for log in (out / 'consensus' / 'run.log', out / 'run.log'):
+        text = log.read_text()
+        assert '2 processes' in text and text.count('epoch   1') == 1, text
+    from cryodrgn2.vae import read_latents
+    assert read_latents(out / 'z.pkl', 48).shape == (48, 8)
+    assert (out / 'consensus' / 'poses.pkl').exists() and (out / 'report.html').exists()
+
+
+def test_torchrun_classes(small_data, tmp_path):
+    "`abinit-homo --classes 2` under torchrun: the class of every image is gathered on rank 0 and written once."
+    out = tmp_path / 'cls'
+    _torchrun_cli(['abinit-homo', small_data / 'particles.mrcs', '--ctf', small_data / 'ctf.pkl', '-o', out, '-n', '3', '--classes', '2'])
+    import pickle
+    with open(out / 'classes.pkl', 'rb') as f: classes = pickle.load(f)
+    assert classes.shape == (48,) and set(classes.tolist()) <= {0, 1}
+    log = (out / 'run.log').read_text()
+    assert log.count('epoch   2') == 1 and 'classes [' in log, log
+    assert (out / 'reconstruct.class0.mrc').exists() and (out / 'reconstruct.class1.mrc').exists()
