@@ -101,4 +101,6 @@ def test_torchrun_classes(small_data, tmp_path):
     assert classes.shape == (48,) and set(classes.tolist()) <= {0, 1}
     log = (out / 'run.log').read_text()
     assert log.count('epoch   2') == 1 and 'classes [' in log, log
+    import re
+    assert sum(map(int, re.findall(r'classes \[(\d+), (\d+)\]', log)[-1])) == 48, log  # every image's class, once
     assert (out / 'reconstruct.class0.mrc').exists() and (out / 'reconstruct.class1.mrc').exists()
