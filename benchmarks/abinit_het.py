@@ -191,6 +191,14 @@ print(json.dumps(out))
 def last_json(text): return json.loads(text.strip().splitlines()[-1])
 
 
+def logged_seconds(out):
+    "Wall time of a finished `abinit_het` run from its logs: the consensus's first line to the VAE's last (1 s resolution)."
+    from datetime import datetime
+    stamp = lambda line: datetime.strptime(line[:19], '%Y-%m-%d %H:%M:%S')
+    first = (out / 'consensus' / 'run.log') if (out / 'consensus' / 'run.log').exists() else out / 'run.log'
+    return (stamp((out / 'run.log').read_text().splitlines()[-1]) - stamp(first.read_text().splitlines()[0])).total_seconds()
+
+
 def simulate(outdir, env, n, extra):
     if not (outdir / 'particles.mrcs').exists():
         run(['cryodrgn2', 'simulate', '-o', str(outdir), '-n', str(n), '-D', '64', '--snr', '0.1', *extra], env)
@@ -242,7 +250,7 @@ def main():
     ap.add_argument('--mem-steps', type=int, default=20)
     ap.add_argument('--mem-reference', action='store_true')
     ap.add_argument('--het-kwargs', type=json.loads, default={}, help='extra abinit_het arguments as JSON, e.g. \'{"search_warmup": 3}\'')
-    ap.add_argument('--score-only', action='store_true', help='score the outputs of an earlier run of motion / twostate parts (its time kept) instead of running them')
+    ap.add_argument('--score-only', action='store_true', help='score the outputs of an earlier run of motion / twostate parts instead of running them (its times kept from the results file, else read from its logs)')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--workdir', type=Path, default=Path('/tmp/bench_abinit_het'))
     args = ap.parse_args()
@@ -255,8 +263,10 @@ def main():
     previous = json.loads(results_path.read_text()) if results_path.exists() else {}
 
     def ours(data, out, part):
-        "Run `abinit_het` on a dataset (or, with --score-only, keep the earlier run's times): seconds in the job, and of the process."
-        if args.score_only: return {k: v for k, v in previous.get(part, {}).items() if k in ('seconds', 'process_seconds')}
+        "Run `abinit_het` on a dataset (or, with --score-only, take the earlier run's times): seconds in the job, and of the process."
+        if args.score_only:
+            kept = {k: v for k, v in previous.get(part, {}).items() if k in ('seconds', 'process_seconds')}
+            return kept or dict(seconds=logged_seconds(out))
         stdout, process_seconds = run([sys.executable, '-c', OURS, str(data / 'particles.mrcs'), str(data / 'ctf.pkl'), str(out),
                                        json.dumps({'epochs': args.epochs, **args.het_kwargs}), str(args.threads)], env)
         return dict(seconds=last_json(stdout)['seconds'], process_seconds=process_seconds)
@@ -318,7 +328,7 @@ def main():
         print(part, results[part], flush=True)
     if 'reference' in parts:
         if 'motion' not in results: raise SystemExit('--parts reference needs motion in the same run: its wall time is the budget')
-        budget = results['motion']['process_seconds']  # our whole process, start-up included, as the reference's
+        budget = results['motion'].get('process_seconds', results['motion']['seconds'])  # our whole process (start-up included) when measured
         ref_out = work / 'motion_reference'
         cmd = ['cryodrgn', 'abinit_het_old', str(motion / 'particles.mrcs'), '--ctf', str(motion / 'ctf.pkl'), '-o', str(ref_out),
                '--zdim', '8', '--max-threads', str(args.threads), '--no-analysis']
@@ -327,7 +337,7 @@ def main():
             epoch.update(last_json(run([sys.executable, '-c', SCORE, str(ref_out), str(motion), str(args.n), 'motion',
                                         str(ref_out / f"z.{epoch['epoch']}.pkl"), str(ref_out / f"pose.{epoch['epoch']}.pkl")], env)[0]))
         results['reference'] = dict(n=args.n, threads=args.threads, budget_seconds=budget, cap_seconds=args.ref_cap * budget,
-                                    ours={k: results['motion'][k] for k in ('process_seconds', 'abs_spearman_pc1', 'median_rotation_error')},
+                                    ours={k: v for k, v in results['motion'].items() if k in ('seconds', 'process_seconds', 'abs_spearman_pc1', 'median_rotation_error')},
                                     reference=timeline)
         print('reference', results['reference'], flush=True)
     results_path.parent.mkdir(exist_ok=True)
