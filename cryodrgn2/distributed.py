@@ -11,8 +11,8 @@ from torch import Tensor
 from .train import Callback, CheckpointCallback, SnapshotCallback, LogCallback, ProgressCallback, MonitorCallback
 
 # %% auto #0
-__all__ = ['init_distributed', 'finish_distributed', 'rank_and_world', 'is_main', 'end_process', 'shard', 'reduce_gradients',
-           'combine_rows', 'sum_over_processes', 'DistributedCallback']
+__all__ = ['init_distributed', 'wait_for_processes', 'finish_distributed', 'rank_and_world', 'is_main', 'end_process', 'shard',
+           'reduce_gradients', 'combine_rows', 'sum_over_processes', 'DistributedCallback']
 
 # %% ../nbs/15_distributed.ipynb #f50d6f00
 def init_distributed(backend:str|None=None, # 'nccl' or 'gloo'; default NCCL with CUDA, else gloo
@@ -25,6 +25,10 @@ def init_distributed(backend:str|None=None, # 'nccl' or 'gloo'; default NCCL wit
     device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
     torch.cuda.set_device(device)
     return device
+
+def wait_for_processes():
+    "Every process waits here until all have arrived (a barrier); a no-op in a single process."
+    if dist.is_available() and dist.is_initialized(): dist.barrier()
 
 def finish_distributed():
     "Leave the process group cleanly (all processes wait for each other first); a no-op in a single process."
@@ -42,7 +46,8 @@ def is_main()->bool:
 
 # %% ../nbs/15_distributed.ipynb #305fefac
 def end_process(status:int=0): # exit status
-    "End this process now (after `finish_distributed`): flush stdout and stderr, then exit without interpreter teardown."
+    "Leave the process group, flush stdout and stderr, and end this process now, without the interpreter teardown."
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()  # no barrier: a failed process must not wait for the others
     sys.stdout.flush(); sys.stderr.flush()
     os._exit(status)
 

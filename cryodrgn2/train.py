@@ -560,7 +560,7 @@ def _run_job(job:str, data:Particles, outdir:Path, config:dict, cbs:list, epochs
     "Train with the job's callbacks plus the standard ones, then write the final map, poses and report."
     distributed, main = int(os.environ.get('WORLD_SIZE', '1')) > 1, launched_rank() == 0
     if distributed:  # launched by torchrun: join the process group; the images are shared out, rank 0 writes
-        from cryodrgn2.distributed import init_distributed, finish_distributed, DistributedCallback  # a later notebook's module
+        from cryodrgn2.distributed import init_distributed, wait_for_processes, DistributedCallback  # a later notebook's module
         device = init_distributed() if device is None else device
         cbs = [DistributedCallback(), *cbs]
     checkpoints, log = CheckpointCallback(outdir), LogCallback(outdir / 'run.log')
@@ -586,7 +586,7 @@ def _run_job(job:str, data:Particles, outdir:Path, config:dict, cbs:list, epochs
         if write_pose_files: write_poses(outdir / 'poses.pkl', learn.rots, learn.shift_px, data.D)
         summary = write_report(outdir / 'report.html', learn, vol, f'cryodrgn2 {job}: {outdir.name}', ref_vol)
         log.write('done: ' + ', '.join(f'{k} {v}' for k, v in summary.items()))
-    if distributed: finish_distributed()
+    if distributed: wait_for_processes()  # the group stays: abinit-het runs a second job in it; the process leaves at its end
     return learn
 
 def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
