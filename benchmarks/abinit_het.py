@@ -26,7 +26,7 @@ Parts (`--parts`, comma-separated; each runs in its own subprocess with `--threa
 - `twostate_hinge`: the same with two conformations of one molecule (the ends u = 0 and u = 1 of the motion family).
 - `reference` (with `motion`, after it): `cryodrgn abinit_het_old` on the same motion images with its defaults (zdim 8;
   it pretrains at random poses on 10,000 images or one pass over fewer, then searches at epochs 1, 6, ... of 30), given our wall time
-  as its budget: its progress when the budget ran out (the last line of its log), and, run on to at most `--ref-cap`
+  as its budget: its progress when the budget ran out (the last line of its log, written every batch of 16 images), and, run on to at most `--ref-cap`
   times the budget, the time of each epoch's checkpoint and that epoch's |Spearman| of PC1 and median rotation error.
 
 Results are printed and written to benchmarks/results/abinit_het.json (merged with earlier parts).
@@ -34,6 +34,7 @@ Results are printed and written to benchmarks/results/abinit_het.json (merged wi
     python benchmarks/abinit_het.py --parts memory [--threads 2] [--workdir DIR]
     python benchmarks/abinit_het.py --parts search --threads 1
     python benchmarks/abinit_het.py --parts motion,reference,homo,twostate_hinge --n 5000 --epochs 6
+    python benchmarks/abinit_het.py --parts motion,reference --score-only --n 5000 --epochs 6 --ref-cap 1  # the reference for our time
     python benchmarks/abinit_het.py --parts twostate --n 5000 --epochs 6 --het-kwargs '{"consensus_classes": 2}'
 """
 import argparse, json, os, sys
@@ -331,7 +332,8 @@ def main():
         budget = results['motion'].get('process_seconds', results['motion']['seconds'])  # our whole process (start-up included) when measured
         ref_out = work / 'motion_reference'
         cmd = ['cryodrgn', 'abinit_het_old', str(motion / 'particles.mrcs'), '--ctf', str(motion / 'ctf.pkl'), '-o', str(ref_out),
-               '--zdim', '8', '--max-threads', str(args.threads), '--no-analysis']
+               '--zdim', '8', '--max-threads', str(args.threads), '--no-analysis',
+               '--log-interval', '16']  # a log line every batch of 16 images: its progress at the budget
         timeline = reference_timeline(cmd, ref_out, budget, args.ref_cap * budget, env)
         for epoch in timeline['epochs']:  # score every epoch the reference finished
             epoch.update(last_json(run([sys.executable, '-c', SCORE, str(ref_out), str(motion), str(args.n), 'motion',
