@@ -33,7 +33,7 @@ def wait_for_processes():
 def finish_distributed():
     "Leave the process group cleanly (all processes wait for each other first); a no-op in a single process."
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        wait_for_processes()
         dist.destroy_process_group()
 
 def rank_and_world()->tuple[int, int]:

@@ -1,5 +1,5 @@
 """Two gloo processes launched by torchrun reproduce a single-process run (same losses, same poses)."""
-import shutil, subprocess, sys, textwrap
+import os, shutil, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 import torch
@@ -25,11 +25,27 @@ SCRIPT = textwrap.dedent('''
     end_process()  # skip the interpreter teardown, where gloo can abort (see nbs/15_distributed)
 ''')
 
-def torchrun(nproc:int, script:Path, out:Path):
+def launch(nproc:int, args:list, timeout=900):
+    "Run `torchrun --standalone` with `nproc` processes of one thread each on `args`; fail with its stderr."
     exe = shutil.which('torchrun') or str(Path(sys.executable).with_name('torchrun'))
-    run = subprocess.run([exe, '--standalone', f'--nproc-per-node={nproc}', str(script), str(out)], capture_output=True, text=True, timeout=600)
+    run = subprocess.run([exe, '--standalone', f'--nproc-per-node={nproc}', *map(str, args)], capture_output=True, text=True,
+                         timeout=timeout, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert run.returncode == 0, run.stderr[-3000:]
+
+def torchrun(nproc:int, script:Path, out:Path):
+    launch(nproc, [script, out])
     return torch.load(out, weights_only=False)
+
+def _torchrun_cli(args): launch(2, ['-m', 'cryodrgn2.cli', *args])
+
+
+@pytest.fixture(scope='module')
+def small_data(tmp_path_factory):
+    data = tmp_path_factory.mktemp('small') / 'data'
+    sim = subprocess.run([sys.executable, '-m', 'cryodrgn2.cli', 'simulate', '-o', str(data), '-n', '48', '-D', '32', '--seed', '0'],
+                         capture_output=True, text=True)
+    assert sim.returncode == 0, sim.stderr
+    return data
 
 def test_two_processes_match_one(tmp_path):
     script = tmp_path / 'fit.py'
@@ -44,17 +60,10 @@ def test_two_processes_match_one(tmp_path):
     assert one['search_changed'] > 0.9  # the search did move the (random initial) poses
 
 
-def test_torchrun_cli_job(tmp_path):
+def test_torchrun_cli_job(small_data, tmp_path):
     "`torchrun ... -m cryodrgn2.cli abinit-homo` runs as one job: rank 0 alone writes the outputs, poses for every image."
-    data, out = tmp_path / 'data', tmp_path / 'out'
-    sim = subprocess.run([sys.executable, '-m', 'cryodrgn2.cli', 'simulate', '-o', str(data), '-n', '48', '-D', '32', '--seed', '0'],
-                         capture_output=True, text=True)
-    assert sim.returncode == 0, sim.stderr
-    exe = shutil.which('torchrun') or str(Path(sys.executable).with_name('torchrun'))
-    run = subprocess.run([exe, '--standalone', '--nproc-per-node=2', '-m', 'cryodrgn2.cli', 'abinit-homo', str(data / 'particles.mrcs'),
-                          '--ctf', str(data / 'ctf.pkl'), '-o', str(out), '-n', '2'],
-                         capture_output=True, text=True, timeout=600, env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
-    assert run.returncode == 0, run.stderr[-3000:]
+    data, out = small_data, tmp_path / 'out'
+    _torchrun_cli(['abinit-homo', data / 'particles.mrcs', '--ctf', data / 'ctf.pkl', '-o', out, '-n', '2'])
     log = (out / 'run.log').read_text()
     assert log.count('abinit-homo: 48 images') == 1 and '2 processes' in log, log
     assert log.count('epoch   1') == 1  # one line per epoch: only rank 0 logs
@@ -62,22 +71,6 @@ def test_torchrun_cli_job(tmp_path):
     rots, shift_px = read_poses(out / 'poses.pkl', 32)
     assert rots.shape == (48, 3, 3) and torch.isfinite(rots).all()
     assert (out / 'reconstruct.mrc').exists() and (out / 'report.html').exists()
-
-
-def _torchrun_cli(args, timeout=900):
-    exe = shutil.which('torchrun') or str(Path(sys.executable).with_name('torchrun'))
-    run = subprocess.run([exe, '--standalone', '--nproc-per-node=2', '-m', 'cryodrgn2.cli', *map(str, args)],
-                         capture_output=True, text=True, timeout=timeout, env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'})
-    assert run.returncode == 0, run.stderr[-3000:]
-
-
-@pytest.fixture(scope='module')
-def small_data(tmp_path_factory):
-    data = tmp_path_factory.mktemp('small') / 'data'
-    sim = subprocess.run([sys.executable, '-m', 'cryodrgn2.cli', 'simulate', '-o', str(data), '-n', '48', '-D', '32', '--seed', '0'],
-                         capture_output=True, text=True)
-    assert sim.returncode == 0, sim.stderr
-    return data
 
 
 def test_torchrun_het_with_consensus(small_data, tmp_path):
