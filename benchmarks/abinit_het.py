@@ -220,7 +220,7 @@ def reference_peak_mb(D, work, env, threads):
 
 
 def reference_timeline(cmd, outdir, budget, cap, env):
-    "Run the reference for at most `cap` seconds: when each epoch's checkpoint appeared, and its progress at `budget` seconds."
+    "Run the reference for at most `cap` seconds: when each epoch's checkpoint appeared, its log's last line each minute and at `budget` seconds."
     import shutil, subprocess, time
     shutil.rmtree(outdir, ignore_errors=True)
     start = time.perf_counter()
@@ -228,15 +228,18 @@ def reference_timeline(cmd, outdir, budget, cap, env):
     def log_tail():
         lines = (outdir / 'run.log').read_text().splitlines() if (outdir / 'run.log').exists() else []
         return lines[-1] if lines else ''
-    at_budget = None
-    try: proc.wait(timeout=budget)
-    except subprocess.TimeoutExpired: at_budget = log_tail()
-    try: proc.wait(timeout=max(cap - (time.perf_counter() - start), 1))
-    except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+    def wait_logging(until):  # the last log line every minute, until `until` seconds or the end: its rate of progress
+        while proc.poll() is None and (left := until - (time.perf_counter() - start)) > 0:
+            try: proc.wait(timeout=min(60, left))
+            except subprocess.TimeoutExpired: progress.append(dict(seconds=time.perf_counter() - start, log=log_tail()))
+        return proc.poll() is None
+    progress = []
+    at_budget = log_tail() if wait_logging(budget) else None
+    if wait_logging(cap): proc.kill(); proc.wait()
     elapsed = time.perf_counter() - start
     epochs = sorted((int(p.stem.split('.')[1]), p.stat().st_mtime) for p in outdir.glob('z.*.pkl') if p.stem.split('.')[1].isdigit())
     t0 = time.time() - elapsed  # wall-clock start, for the checkpoints' modification times
-    return dict(seconds=elapsed, finished=proc.returncode == 0, log_at_budget=at_budget, log_at_end=log_tail(),
+    return dict(seconds=elapsed, finished=proc.returncode == 0, log_at_budget=at_budget, log_at_end=log_tail(), progress=progress,
                 epochs=[dict(epoch=e, seconds=mtime - t0) for e, mtime in epochs])
 
 
