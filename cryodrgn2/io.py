@@ -21,8 +21,8 @@ from .geometry import euler_to_matrix, matrix_to_euler, axis_angle_to_matrix
 # %% auto #0
 __all__ = ['CTF_COLUMNS', 'DataError', 'check_counts', 'MrcLayout', 'mrc_layout', 'read_mrc', 'write_mrc',
            'open_stack_for_writing', 'read_star', 'write_star', 'read_cs', 'write_cs', 'ParticleSource',
-           'load_particles', 'read_poses', 'write_poses', 'read_ctf', 'write_ctf', 'parse_pose_star', 'parse_ctf_star',
-           'write_relion_star', 'parse_ctf_csparc', 'parse_pose_csparc']
+           'load_particles', 'read_poses', 'write_poses', 'read_ind', 'read_ctf', 'write_ctf', 'parse_pose_star',
+           'parse_ctf_star', 'write_relion_star', 'parse_ctf_csparc', 'parse_pose_csparc', 'particle_file_ctf']
 
 # %% ../nbs/02_io.ipynb #ec435d59
 class DataError(ValueError):
@@ -62,6 +62,7 @@ class MrcLayout(NamedTuple):
     dtype:np.dtype
     offset:int  # bytes before the data
     pixel_size:float|None  # A, None if the header records none
+    is_volume:bool=False  # the header marks a 3-D map (space group 1), not an image stack (0)
 
 def _read_header(path:Path):
     "The header and pixel size of an MRC file, read permissively (real files often lack the map ID)."
@@ -83,7 +84,8 @@ def mrc_layout(path)->MrcLayout:
         raise DataError(path, f"not an MRC file: header gives size {nz}x{ny}x{nx} and {offset} header bytes in a {size}-byte file")
     held = (size - offset) // (nx * ny * dtype.itemsize)
     if held < nz: raise DataError(path, f"truncated stack: header says {nz} images of {ny}x{nx} but the file holds {held}")
-    return MrcLayout(path, (nz, ny, nx), dtype, offset, pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None)
+    return MrcLayout(path, (nz, ny, nx), dtype, offset, pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None,
+                     int(header.ispg) == 1)
 
 def _check_square(layout:MrcLayout):
     "DataError unless the images are square with an even side (the box size D)."
@@ -196,14 +198,15 @@ class ParticleSource:
                  pixel_size:float|None=None, # A; default: the first stack's header
                  invert:bool=True, # multiply images by -1 (extracted particles are contrast-inverted)
                  lazy:bool=True, # read images when asked; False: read all now
-                 max_open:int=256): # stack files kept open at once
-        self.source, self.stacks, self.invert, self.max_open = Path(source), stacks, invert, max_open
+                 max_open:int=256, # stack files kept open at once
+                 selection:np.ndarray|None=None): # (N,) index of image i in the whole file, when a subset (`subset`)
+        self.source, self.stacks, self.invert, self.max_open, self.selection = Path(source), stacks, invert, max_open, selection
         self.stack_ids, self.image_ids = np.asarray(stack_ids, np.int64), np.asarray(image_ids, np.int64)
         self.D = self._box_size()
         self._check_image_ids()
         self.pixel_size = pixel_size if pixel_size is not None else stacks[0].pixel_size
         self._open, self._memory = {}, None
-        if not lazy: self._memory = self._read(np.arange(len(self)))
+        if not lazy: self.load()
 
     def _box_size(self)->int:
         for layout in self.stacks: _check_square(layout)
@@ -219,9 +222,22 @@ class ParticleSource:
             raise DataError(self.source, f"refers to image {self.image_ids[i] + 1}@{self.stacks[self.stack_ids[i]].path.name} "
                                          f"but that stack holds {counts[i]} images")
 
+    def subset(self, ind)->ParticleSource:
+        "The images `ind` (0-based, into this source) as a new source; `selection` maps them back to the file's indices."
+        ind = np.asarray(ind, np.int64)
+        whole = ind if self.selection is None else self.selection[ind]
+        return ParticleSource(self.source, self.stacks, self.stack_ids[ind], self.image_ids[ind], self.pixel_size, self.invert,
+                              max_open=self.max_open, selection=whole)
+
+    def load(self)->ParticleSource:
+        "Read every image into memory now (later reads come from memory); returns self."
+        if self._memory is None: self._memory = self._read(np.arange(len(self)))
+        return self
+
     def __len__(self): return len(self.stack_ids)
     def __repr__(self):
-        return (f"ParticleSource({len(self)} images of {self.D}x{self.D} in {len(self.stacks)} stack(s) from {self.source.name}, "
+        return (f"ParticleSource({len(self)} images of {self.D}x{self.D} in {len(self.stacks)} stack(s) from {self.source.name}"
+                f"{'' if self.selection is None else ' (a selection)'}, "
                 f"pixel_size={self.pixel_size}, invert={self.invert})")
 
     def _stack_file(self, s:int):
@@ -278,19 +294,30 @@ class ParticleSource:
         return self.images(item)
 
 # %% ../nbs/02_io.ipynb #0a2665ae
-def _resolve_stack(source:Path, name:str, root:Path)->Path:
-    "The stack `name` listed in `source`: absolute, else under `root`, else its bare file name under `root`."
-    path = Path(name)
-    for candidate in ([path] if path.is_absolute() else [root / path, root / path.name]):
-        if candidate.is_file(): return candidate
-    raise DataError(source, f"stack {name} not found (looked in {root})")
+def _stack_paths(source:Path, names:np.ndarray, datadir=None)->list[Path]:
+    "Each stack named in `source`: as written, relative to `source`'s folder, then under `datadir`; DataError listing the tries."
+    bare = pd.Series([Path(n).name for n in names])
+    shared = set(bare[bare.duplicated()])  # file names of two different stacks: never guessed from the bare name
+    paths = []
+    for name in names:
+        path, under = Path(name), [] if datadir is None else [Path(datadir)]
+        tries = [path] if path.is_absolute() else [source.parent / path, *(root / path for root in under)]
+        tries += [root / path.name for root in under if path.name not in shared]
+        found = next((p for p in tries if p.is_file()), None)
+        if found is None:
+            hint = '' if under else '; pass --datadir, the folder the names are relative to (e.g. the RELION project)'
+            raise DataError(source, f"stack {name} not found (tried {', '.join(map(str, dict.fromkeys(tries)))}){hint}")
+        paths.append(found)
+    return paths
 
-def _source_from_names(source:Path, stack_names, image_ids, root:Path, **kwargs)->ParticleSource:
+def _source_from_names(source:Path, stack_names, image_ids, datadir, **kwargs)->ParticleSource:
     "A source whose image i is image image_ids[i] (0-based) of the stack named stack_names[i]."
     names, stack_ids = np.unique(np.asarray(stack_names, dtype=str), return_inverse=True)
-    stacks = [mrc_layout(_resolve_stack(source, name, root)) for name in names]
+    stacks = [mrc_layout(path) for path in _stack_paths(source, names, datadir)]
     return ParticleSource(source, stacks, stack_ids, image_ids, **kwargs)
 
+
+# %% ../nbs/02_io.ipynb #2a33cf20
 def _split_image_names(path, image_names:pd.Series)->tuple[np.ndarray, np.ndarray]:
     "Stack names and 0-based indices of RELION `idx@stack` image names."
     parts = image_names.astype(str).str.split('@', n=1, expand=True)
@@ -307,47 +334,65 @@ def _star_pixel_size(particles:pd.DataFrame)->np.ndarray|None:
         return particles['rlnDetectorPixelSize'].to_numpy(np.float64) * 1e4 / particles['rlnMagnification'].to_numpy(np.float64)
     return None
 
+def _one_pixel_size(path, pixel_sizes:np.ndarray|None)->float|None:
+    "The pixel size shared by every particle, or DataError when optics groups differ (training needs one sampling)."
+    if pixel_sizes is None: return None
+    low, high = float(pixel_sizes.min()), float(pixel_sizes.max())
+    if high > low * 1.0001:
+        raise DataError(path, f"optics groups have different pixel sizes ({', '.join(f'{p:g}' for p in np.unique(pixel_sizes))} A): "
+                              "downsample each group to one pixel size (cryodrgn2 downsample -D), or split the file by optics group")
+    return low
+
 def _require_columns(path, table:pd.DataFrame, columns:list[str]):
     missing = [c for c in columns if c not in table]
     if missing: raise DataError(path, f"no column(s) {', '.join(missing)}")
 
+
+# %% ../nbs/02_io.ipynb #bf87a7b9
 def _star_source(path:Path, datadir, **kwargs)->ParticleSource:
     particles, _ = read_star(path, merge_optics=True)
     _require_columns(path, particles, ['rlnImageName'])
     stack_names, image_ids = _split_image_names(path, particles['rlnImageName'])
-    pixel_size = _star_pixel_size(particles)
-    return _source_from_names(path, stack_names, image_ids, Path(datadir or path.parent),
-                              pixel_size=None if pixel_size is None else float(pixel_size[0]), **kwargs)
+    pixel_size = _one_pixel_size(path, _star_pixel_size(particles))
+    return _source_from_names(path, stack_names, image_ids, datadir, pixel_size=pixel_size, **kwargs)
 
 def _cs_source(path:Path, datadir, **kwargs)->ParticleSource:
     data = read_cs(path)
     names = np.char.lstrip(_cs_field(path, data, 'blob/path').astype(str), '>')
-    pixel_size = float(data['blob/psize_A'][0]) if 'blob/psize_A' in data.dtype.names else None
-    return _source_from_names(path, names, _cs_field(path, data, 'blob/idx'), Path(datadir or path.parent),
-                              pixel_size=pixel_size, **kwargs)
+    pixel_size = _one_pixel_size(path, data['blob/psize_A'].astype(np.float64) if 'blob/psize_A' in data.dtype.names else None)
+    return _source_from_names(path, names, _cs_field(path, data, 'blob/idx'), datadir, pixel_size=pixel_size, **kwargs)
 
-def _txt_source(path:Path, **kwargs)->ParticleSource:
+def _txt_source(path:Path, datadir, **kwargs)->ParticleSource:
     names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not names: raise DataError(path, "lists no stacks")
-    stacks = [mrc_layout(_resolve_stack(path, name, path.parent)) for name in names]
+    stacks = [mrc_layout(p) for p in _stack_paths(path, names, datadir)]
     counts = [layout.shape[0] for layout in stacks]
     return ParticleSource(path, stacks, np.repeat(np.arange(len(stacks)), counts), np.concatenate([np.arange(n) for n in counts]), **kwargs)
 
+def _stack_source(path:Path, datadir, **kwargs)->ParticleSource:
+    layout = mrc_layout(path)
+    if layout.is_volume and len(set(layout.shape)) == 1:
+        raise DataError(path, f"is a 3-D map ({'x'.join(map(str, layout.shape))}; its header marks a volume), not a particle stack")
+    return ParticleSource(path, [layout], np.zeros(layout.shape[0]), np.arange(layout.shape[0]), **kwargs)
+
+
+# %% ../nbs/02_io.ipynb #06d7bd11
+_SOURCES = {'.mrcs': _stack_source, '.mrc': _stack_source, '.star': _star_source, '.cs': _cs_source, '.txt': _txt_source}
+
 def load_particles(path, # .mrcs/.mrc stack, RELION .star, cryoSPARC .cs, or .txt list of stacks
-                   datadir=None, # folder of the stacks named in a .star/.cs (default: the file's folder)
+                   datadir=None, # folder the stack names are relative to, tried after the file's own folder (e.g. the project)
                    invert:bool=True, # multiply images by -1 (extracted particles are contrast-inverted)
                    lazy:bool=True, # read images on demand from memory-mapped stacks
+                   ind=None, # cryoDRGN index .pkl (or array) selecting images, 0-based; None: all
                   )->ParticleSource:
-    "Open the particle images named by a stack, .star, .cs or .txt file."
+    "Open the particle images named by a stack, .star, .cs or .txt file (optionally a selection of them)."
     path = _existing(path)
     kind = path.suffix.lower()
-    if kind in ('.mrcs', '.mrc'):
-        layout = mrc_layout(path)
-        return ParticleSource(path, [layout], np.zeros(layout.shape[0]), np.arange(layout.shape[0]), invert=invert, lazy=lazy)
-    if kind == '.star': return _star_source(path, datadir, invert=invert, lazy=lazy)
-    if kind == '.cs': return _cs_source(path, datadir, invert=invert, lazy=lazy)
-    if kind == '.txt': return _txt_source(path, invert=invert, lazy=lazy)
-    raise DataError(path, f"unknown particle file type '{kind}' (expected .mrcs, .mrc, .star, .cs or .txt)")
+    if kind not in _SOURCES: raise DataError(path, f"unknown particle file type '{kind}' (expected .mrcs, .mrc, .star, .cs or .txt)")
+    source = _SOURCES[kind](path, datadir, invert=invert)
+    if ind is not None: source = source.subset(read_ind(ind, len(source)))
+    return source if lazy else source.load()
+
 
 # %% ../nbs/02_io.ipynb #f9eb6ee0
 def _checked_array(path, x, what:str, shape:tuple)->Tensor:
@@ -385,9 +430,13 @@ def read_poses(path, D:int, # box size the translations are fractions of
     obj = _load_pickle(path)
     if isinstance(obj, (tuple, list)) and len(obj) == 2: rots, trans = obj
     elif isinstance(obj, (tuple, list)): raise DataError(path, f"pose pickle holds {len(obj)} items, expected (rots, trans)")
+    elif isinstance(obj, dict): raise DataError(path, f"pose pickle holds a dict (keys {', '.join(map(str, list(obj)[:4]))}), expected (rots, trans)")
     else: rots, trans = obj, np.zeros((len(np.asarray(obj)), 2), np.float32)
     _check_box(path, D)
     rots, trans = _checked_poses(path, rots, trans)
+    if len(trans) and trans.abs().max() > 0.5:  # a fraction of the box: beyond 0.5 the particle's centre is outside it
+        raise DataError(path, f"translations reach {trans.abs().max():.3g} box lengths (more than 0.5 leaves the box): "
+                              f"they look like pixels; divide them by the box size D ({D})")
     return rots, -trans * D
 
 def write_poses(path, rots:Tensor, # (N,3,3)
@@ -397,6 +446,20 @@ def write_poses(path, rots:Tensor, # (N,3,3)
     _check_box(path, D)
     rots, shift_px = _checked_poses(path, rots, shift_px)
     _dump_pickle(path, (rots.numpy(), (-shift_px / D).numpy()))
+
+# %% ../nbs/02_io.ipynb #07f6ce37
+def read_ind(ind, # cryoDRGN index .pkl (a 1-D integer array), or the indices themselves
+             n:int, # images in the file they select from
+            )->np.ndarray: # (M,) int64, 0-based
+    "Indices of selected images (cryoDRGN's `--ind`), checked: integers in [0, n), each once."
+    where = ind if isinstance(ind, (str, os.PathLike)) else 'ind'
+    ind = np.asarray(_load_pickle(ind) if isinstance(ind, (str, os.PathLike)) else ind)
+    if ind.ndim != 1 or not (np.issubdtype(ind.dtype, np.integer) or ind.size == 0):
+        raise DataError(where, f"not an index array: {ind.dtype} of shape {ind.shape}, expected (M,) integers")
+    if len(ind) and (ind.min() < 0 or ind.max() >= n): raise DataError(where, f"indices {ind.min()}..{ind.max()} outside [0, {n}) for {n} images")
+    if len(np.unique(ind)) != len(ind): raise DataError(where, "an index appears more than once")
+    return ind.astype(np.int64)
+
 
 # %% ../nbs/02_io.ipynb #0a613a40
 CTF_COLUMNS = ['D', 'pixel_size_A', 'defocus_u_A', 'defocus_v_A', 'defocus_angle_deg', 'voltage_kV', 'cs_mm', 'w', 'phase_shift_deg']
@@ -441,19 +504,19 @@ def parse_pose_star(star_path, pixel_size:float|None=None, # A; overrides the fi
     return _checked_poses(star_path, rots, shift_px)
 
 # %% ../nbs/02_io.ipynb #ec7cf599
-def _first_stack(path:Path, particles:pd.DataFrame)->MrcLayout:
+def _first_stack(path:Path, particles:pd.DataFrame, datadir=None)->MrcLayout:
     "The header of the stack holding a star file's first image."
     _require_columns(path, particles, ['rlnImageName'])
     stack_names, _ = _split_image_names(path, particles['rlnImageName'].iloc[:1])
-    return mrc_layout(_resolve_stack(path, stack_names[0], path.parent))
+    return mrc_layout(_stack_paths(path, stack_names[:1], datadir)[0])
 
-def _star_box_and_pixel(path:Path, particles:pd.DataFrame, D, pixel_size)->tuple[np.ndarray, np.ndarray]:
+def _star_box_and_pixel(path:Path, particles:pd.DataFrame, D, pixel_size, datadir=None)->tuple[np.ndarray, np.ndarray]:
     "Per-particle box size and pixel size: arguments, else the star file, else the first stack's header."
     ones = np.ones(len(particles))
     box = D * ones if D is not None else particles['rlnImageSize'].to_numpy(np.float64) if 'rlnImageSize' in particles else None
     apix = pixel_size * ones if pixel_size is not None else _star_pixel_size(particles)
     if box is not None and apix is not None: return box, apix
-    try: stack = _first_stack(path, particles)
+    try: stack = _first_stack(path, particles, datadir)
     except DataError as e: raise DataError(path, f"box or pixel size not in the file, and its stack is unreadable ({e}): pass D and pixel_size") from None
     if apix is None and stack.pixel_size is None: raise DataError(path, "no pixel size in the file or its stack: pass pixel_size")
     return (stack.shape[-1] * ones if box is None else box), (stack.pixel_size * ones if apix is None else apix)
@@ -462,12 +525,13 @@ _STAR_CTF = ['rlnDefocusU', 'rlnDefocusV', 'rlnDefocusAngle', 'rlnVoltage', 'rln
 
 def parse_ctf_star(star_path, D:int|None=None, # box size; overrides the file's
                    pixel_size:float|None=None, # A; overrides the file's
+                   datadir=None, # folder of the stacks (`load_particles`), read only if the file lacks box or pixel size
                   )->Tensor: # (N,9) float32, columns CTF_COLUMNS
     "CTF parameters of the particles in a RELION .star file, in cryoDRGN's column order."
     star_path = Path(star_path)
     particles, _ = read_star(star_path, merge_optics=True)
     _require_columns(star_path, particles, _STAR_CTF)
-    box, apix = _star_box_and_pixel(star_path, particles, D, pixel_size)
+    box, apix = _star_box_and_pixel(star_path, particles, D, pixel_size, datadir)
     phase = particles['rlnPhaseShift'].to_numpy(np.float64) if 'rlnPhaseShift' in particles else np.zeros(len(particles))
     return _checked_ctf(star_path, np.column_stack([box, apix, particles[_STAR_CTF].to_numpy(np.float64), phase]))
 
@@ -521,3 +585,15 @@ def parse_pose_csparc(cs_path, key:str='alignments3D', # 'alignments_class_0' fo
     rots = axis_angle_to_matrix(torch.from_numpy(_cs_field(cs_path, data, f'{key}/pose').astype(np.float64))).transpose(1, 2)
     shift_px = -torch.from_numpy(_cs_field(cs_path, data, f'{key}/shift').astype(np.float32))
     return _checked_poses(cs_path, rots, shift_px)
+
+def particle_file_ctf(path, # a particle file: .star, .cs, .mrcs or .txt
+                      datadir=None, # folder of its stacks (`load_particles`), for a star without box or pixel size
+                     )->Tensor|None: # (N,9) float32, columns CTF_COLUMNS, or None
+    "The CTF table a .star or .cs particle file carries in its own columns; None for a stack, a .txt, or a file without them."
+    path = Path(path)
+    if path.suffix.lower() == '.star':
+        particles, _ = read_star(path, merge_optics=True)
+        return parse_ctf_star(path, datadir=datadir) if all(c in particles for c in _STAR_CTF) else None
+    if path.suffix.lower() == '.cs':
+        return parse_ctf_csparc(path) if all(f in read_cs(path).dtype.names for f in _CS_CTF) else None
+    return None

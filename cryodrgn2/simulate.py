@@ -5,9 +5,10 @@
 # %% ../nbs/07_simulate.ipynb #8c7971ad
 from __future__ import annotations
 import json, math, pickle
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 import torch
 from torch import Tensor
 from .geometry import freq_lattice, random_rotations, axis_angle_to_matrix
@@ -16,8 +17,8 @@ from .ctf import ctf_images
 from .imaging import volume_lattice, form_images, add_noise
 
 # %% auto #0
-__all__ = ['chain_atoms', 'render_atoms', 'phantom', 'hinge_family', 'SimulationPlan', 'random_ctf_params', 'plan_simulation',
-           'clean_images', 'simulate', 'write_dataset']
+__all__ = ['RELION_JOB', 'chain_atoms', 'render_atoms', 'phantom', 'hinge_family', 'SimulationPlan', 'random_ctf_params',
+           'plan_simulation', 'clean_images', 'simulate', 'StackFile', 'relion_stack_layout', 'write_dataset']
 
 # %% ../nbs/07_simulate.ipynb #318f6056
 def chain_atoms(D:int, # box size
@@ -137,43 +138,96 @@ def simulate(volumes:Tensor|Sequence[Tensor], # (D,D,D) map, or one map per stat
     if snr is not None: imgs = add_noise(imgs, snr, generator=torch.Generator().manual_seed(seed + 1))
     return (-imgs if invert else imgs), plan
 
+# %% ../nbs/07_simulate.ipynb #84e3cd14
+RELION_JOB = 'Extract/job002'  # the extraction job of a simulated RELION project
+
+class StackFile(NamedTuple):
+    "One stack file of a dataset: images start..stop-1 of the dataset, in one optics group."
+    path:str # relative to the dataset (project) folder
+    start:int
+    stop:int
+    group:int # optics group, from 0
+
+def relion_stack_layout(n:int, # images
+                        stack_size:int=100, # images per stack file at most
+                        n_groups:int=1, # optics groups, one folder ("session") each
+                       )->list[StackFile]:
+    "Stack files of a RELION-like project: micrographs split evenly between groups, numbered from 0 in each group's folder."
+    n_stacks = math.ceil(n / stack_size)
+    if n_stacks < n_groups: raise ValueError(f"{n} images in stacks of {stack_size} make {n_stacks} stack(s): too few for {n_groups} optics groups")
+    groups = [k * n_groups // n_stacks for k in range(n_stacks)]
+    return [StackFile(f'{RELION_JOB}/Micrographs/session{g + 1}/mic{k - groups.index(g):03d}.mrcs', k * stack_size,
+                      min((k + 1) * stack_size, n), g) for k, g in enumerate(groups)]
+
+# %% ../nbs/07_simulate.ipynb #64557b70
+def _rows(layout:list[StackFile], start:int, stop:int):
+    "Images start..stop-1 by stack file: (file index, rows in that file, rows in the batch)."
+    for f, file in enumerate(layout):
+        lo, hi = max(file.start, start), min(file.stop, stop)
+        if lo < hi: yield f, slice(lo - file.start, hi - file.start), slice(lo - start, hi - start)
+
+def _write_stacks(outdir:Path, layout:list[StackFile], lattices:Sequence[Tensor], plan:SimulationPlan,
+                  snr:float|None, invert:bool, offset:float, scale:float, pixel_size:float, seed:int, batch_size:int,
+                  progress:bool)->float: # variance of the clean images
+    "Form the plan's images into the stack files of `layout`: clean first, then noise, sign, scale and offset in place."
+    from tqdm.auto import tqdm
+    from cryodrgn2.io import open_stack_for_writing
+    n, D = len(plan), lattices[0].shape[-1] - 1
+    batches = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    noise_gen, moments = torch.Generator().manual_seed(seed + 1), torch.zeros(3, dtype=torch.float64)
+    with ExitStack() as files:  # (images, D, D) float32 memmaps; the files appear only if all the writing succeeds
+        for file in layout: (outdir / file.path).parent.mkdir(parents=True, exist_ok=True)
+        stacks = [files.enter_context(open_stack_for_writing(outdir / f.path, f.stop - f.start, D, pixel_size)) for f in layout]
+        for start, stop in tqdm(batches, desc='simulate: images', disable=not progress):
+            imgs = clean_images(lattices, plan, torch.arange(start, stop))
+            moments += torch.tensor([imgs.numel(), imgs.sum().item(), (imgs.double() ** 2).sum().item()])
+            for f, rows, part in _rows(layout, start, stop): stacks[f][rows] = imgs[part].numpy()
+        signal_var = (moments[2] / moments[0] - (moments[1] / moments[0]) ** 2).item()
+        for start, stop in tqdm(batches, desc='simulate: noise', disable=not progress):
+            pieces = list(_rows(layout, start, stop))
+            imgs = torch.cat([torch.from_numpy(stacks[f][rows].copy()) for f, rows, _ in pieces])
+            if snr is not None: imgs = add_noise(imgs, snr, signal_var, generator=noise_gen)
+            imgs = (-imgs if invert else imgs) * scale + offset  # what a detector-like file holds
+            for f, rows, part in pieces: stacks[f][rows] = imgs[part].numpy()
+    return signal_var
+
 # %% ../nbs/07_simulate.ipynb #55592926
 def write_dataset(outdir:str|Path, volumes:Tensor|Sequence[Tensor], n:int, snr:float|None=0.1,
                   pixel_size:float=1.0, invert:bool=True, seed:int=0, batch_size:int=1000,
                   state_coords:Sequence[float]|None=None, # per state, a ground-truth coordinate (e.g. the motion u)
+                  relion_project:bool=False, # lay out a RELION project: stacks under Extract/job002/Micrographs/, star in Extract/job002/
+                  stack_size:int=100, # with relion_project: images per stack file at most
+                  optics_amp_contrast:Sequence[float]|None=None, # with relion_project: amplitude contrast of each optics group; None: one group
+                  offset:float=0.0, # added to every written pixel value (after `scale`), e.g. 5000 for detector-like counts
+                  scale:float=1.0, # multiplies every written pixel value, e.g. 300
                   force:bool=False, progress:bool=True, **plan_kwargs)->SimulationPlan:
-    "Simulate a particle stack and write it with its poses, CTF and a RELION star file."
-    from tqdm.auto import tqdm
-    from cryodrgn2.io import write_poses, write_ctf, write_relion_star, write_mrc, open_stack_for_writing
+    "Simulate a particle stack and write it with its poses, CTF and a RELION star file (flat, or as a RELION project)."
+    from cryodrgn2.io import write_poses, write_ctf, write_relion_star, write_mrc
     outdir = Path(outdir)
-    if (outdir / 'particles.mrcs').exists() and not force:
-        raise FileExistsError(f"{outdir}: already holds a dataset (particles.mrcs); use force=True / --force to overwrite")
-    outdir.mkdir(parents=True, exist_ok=True)
+    if optics_amp_contrast is not None and not relion_project: raise ValueError("optics_amp_contrast needs relion_project=True")
+    n_groups = 1 if optics_amp_contrast is None else len(optics_amp_contrast)
+    layout = relion_stack_layout(n, stack_size, n_groups) if relion_project else [StackFile('particles.mrcs', 0, n, 0)]
+    star = f'{RELION_JOB}/particles.star' if relion_project else 'particles.star'
+    if not force and any((outdir / p).exists() for p in ('particles.mrcs', star)):
+        raise FileExistsError(f"{outdir}: already holds a dataset ({star}); use force=True / --force to overwrite")
     volumes = [volumes] if torch.is_tensor(volumes) and volumes.dim() == 3 else list(volumes)
     D = volumes[0].shape[-1]
-    lattices = [volume_lattice(v) for v in volumes]
     plan = plan_simulation(n, D, pixel_size, n_states=len(volumes), seed=seed, **plan_kwargs)
-    batches = [torch.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-    noise_gen, moments = torch.Generator().manual_seed(seed + 1), torch.zeros(3, dtype=torch.float64)
-    with open_stack_for_writing(outdir / 'particles.mrcs', n, D, pixel_size) as stack:  # (n,D,D) float32 memmap
-        for idx in tqdm(batches, desc='simulate: images', disable=not progress):
-            imgs = clean_images(lattices, plan, idx)
-            moments += torch.tensor([imgs.numel(), imgs.sum().item(), (imgs.double() ** 2).sum().item()])
-            stack[idx[0]:idx[-1] + 1] = imgs.numpy()
-        signal_var = (moments[2] / moments[0] - (moments[1] / moments[0]) ** 2).item()
-        for idx in tqdm(batches, desc='simulate: noise', disable=not progress):
-            imgs = torch.from_numpy(stack[idx[0]:idx[-1] + 1].copy())
-            if snr is not None: imgs = add_noise(imgs, snr, signal_var, generator=noise_gen)
-            stack[idx[0]:idx[-1] + 1] = (-imgs if invert else imgs).numpy()
+    if optics_amp_contrast is not None and plan.ctf_params is not None:  # each image's group is its stack's
+        group = torch.cat([torch.full((f.stop - f.start,), f.group) for f in layout])
+        plan.ctf_params[:, 7] = torch.tensor(optics_amp_contrast, dtype=torch.float32)[group]
+    signal_var = _write_stacks(outdir, layout, [volume_lattice(v) for v in volumes], plan, snr, invert, offset, scale,
+                               pixel_size, seed, batch_size, progress)
     write_poses(outdir / 'poses.pkl', plan.rots, plan.shift_px, D)
     if plan.ctf_params is not None: write_ctf(outdir / 'ctf.pkl', plan.ctf_params)
-    write_relion_star(outdir / 'particles.star', [f'{i + 1}@particles.mrcs' for i in range(n)], plan.ctf_params,
-                      plan.rots, plan.shift_px, pixel_size=pixel_size, D=D)
+    names = [f'{i - f.start + 1:0{6 if relion_project else 1}d}@{f.path}' for f in layout for i in range(f.start, f.stop)]
+    write_relion_star(outdir / star, names, plan.ctf_params, plan.rots, plan.shift_px, pixel_size=pixel_size, D=D)
     with open(outdir / 'states.pkl', 'wb') as f: pickle.dump(plan.states.numpy(), f)  # (N,) map index per image
     if state_coords is not None:  # (N,) ground-truth coordinate per image
         with open(outdir / 'coords.pkl', 'wb') as f: pickle.dump(torch.tensor(state_coords)[plan.states].numpy(), f)
     for s, v in enumerate(volumes): write_mrc(outdir / (f'volume.{s:03d}.mrc' if len(volumes) > 1 else 'volume.mrc'), v, pixel_size)
     truth = dict(n=n, D=D, pixel_size=pixel_size, snr=snr, invert=invert, seed=seed, n_states=len(volumes),
-                 signal_var=signal_var, **plan_kwargs)
+                 signal_var=signal_var, star=star, relion_project=relion_project, stack_size=stack_size if relion_project else None,
+                 optics_amp_contrast=optics_amp_contrast, offset=offset, scale=scale, **plan_kwargs)
     (outdir / 'truth.json').write_text(json.dumps(truth, indent=1, default=str))
     return plan

@@ -60,7 +60,7 @@ CASES = [
     ('a word for a number', ['simulate', '-o', 'sim', '-n', 'many'], "argument -n: expected an integer, got 'many'"),
     ('zero SNR', ['simulate', '-o', 'sim', '--snr', '0'], 'argument --snr: must be > 0, got 0'),
     ('a folder holding a run', ['abinit-homo', 'ok/particles.mrcs', '-o', 'old_run'], 'old_run: already holds a run (config.yaml); resume it with --load, or replace it with --force'),
-    ('simulating over a dataset', ['simulate', '-o', 'ok', '-n', '5', '-D', '32'], 'ok: already holds a dataset (particles.mrcs); use force=True / --force to overwrite'),
+    ('simulating over a dataset', ['simulate', '-o', 'ok', '-n', '5', '-D', '32'], 'ok: already holds a dataset (particles.star); use force=True / --force to overwrite'),
 ]
 
 @pytest.mark.parametrize('case,args,expected', CASES, ids=[c[0] for c in CASES])
