@@ -180,6 +180,7 @@ def eval_vol(outdir, # an abinit-het output folder
     run = load_run(outdir, epoch, device)
     z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1)
     if len(z) != run.model.zdim: raise ValueError(f"{len(z)} latent coordinates given but the model's zdim is {run.model.zdim}")
+    if not torch.isfinite(z).all(): raise ValueError(f"latent coordinates must be finite numbers, got {z.tolist()}")
     vol = run.volumes(z[None])[0]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_mrc(out, vol, run.pixel_size)

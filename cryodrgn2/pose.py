@@ -5,7 +5,7 @@
 # %% ../nbs/10_pose.ipynb #9ce473ea
 from __future__ import annotations
 from typing import NamedTuple, Callable
-import contextlib, ctypes, functools, math
+import contextlib, ctypes, functools, math, sys
 import healpy
 import numpy as np
 import torch
@@ -15,6 +15,8 @@ from tqdm.auto import tqdm
 from .geometry import freq_lattice, circular_mask
 from .fourier import ht2_center, iht3_center
 from .ctf import ctf_from_params
+from .io import DataError, read_mrc, write_poses
+from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages
 from .imaging import slice_coords, VoxelModel
 from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
@@ -253,6 +255,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
     if not (scale in ('global', 'fit') or isinstance(scale, (int, float))):
         raise ValueError(f"scale must be 'global', 'fit' or a number, got {scale!r}")
     N, D = len(images), _batch(images, 0, 1, 'cpu').shape[-1]
+    ctf = None if ctf is None else ctf_at_box(ctf, D)  # rows of a full-size table describe the images' own box
     device = _device(model, images, device)
     radii = band_schedule(D, l_min, l_max, iters)
     if on_lattice and z is None and not isinstance(model, VoxelModel): model = lattice_model(model, D, max(radii) + 2, bf16=bf16)
@@ -309,8 +312,8 @@ def _result(cands:Candidates, return_top:bool)->SearchResult:
 
 # %% ../nbs/10_pose.ipynb #a43260c1
 def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
-          volume:str, # map (.mrc) with the particles' box size
-          ctf:str|None=None, # cryoDRGN CTF .pkl, or None
+          volume:str, # map (.mrc) with the particles' box size and pixel size
+          ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
           out:str|None=None, # pose .pkl to write (cryoDRGN format), or None
           invert:bool=True, # invert the data's contrast on loading (extracted particles are white-on-black)
           base_level:int=2, # Hopf grid level of the exhaustive search (2: 15 deg)
@@ -324,18 +327,23 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           batch_size:int=32, # images searched at a time
           device=None, # 'cpu', 'cuda', ...; default CPU
           progress:bool=True, # show a progress bar
+          datadir=None, # folder the stack names of a .star/.cs are relative to (e.g. the RELION project)
+          ind=None, # cryoDRGN index .pkl (or array): the images to align
+          pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
+          window:float|None=0.85, # soft real-space window from this fraction of the box radius (`data.Normalisation`); None: none
          )->SearchResult:
     "Find the pose of every particle against a known map; optionally write them as a cryoDRGN pose .pkl."
-    from cryodrgn2.io import load_particles, read_mrc, read_ctf, write_poses, DataError
-    images = load_particles(particles, invert=invert)
-    vol, _ = read_mrc(volume)
-    if tuple(vol.shape) != (images.D,) * 3:
-        raise DataError(volume, f"map is {'x'.join(map(str, vol.shape))} but the particles are {images.D}x{images.D}: resample one to match")
-    ctf_table = None if ctf is None else read_ctf(ctf)
-    if ctf_table is not None and len(ctf_table) != len(images):
-        raise DataError(ctf, f"{len(ctf_table)} CTF rows for {len(images)} particles in {particles}")
+    inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
+    D, (vol, map_apix) = inputs.source.D, read_mrc(volume)
+    if tuple(vol.shape) != (D,) * 3:
+        raise DataError(volume, f"map is {'x'.join(map(str, vol.shape))} but the particles are {D}x{D}: resample one to match")
+    check_map_pixel_size(volume, map_apix, inputs.pixel_size)
+    if progress:
+        for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
+    images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
-    result = search(model, images, ctf_table, base_level=base_level, keep=keep, base_keep=base_keep, iters=iters, t_extent=t_extent,
-                    t_ngrid=t_ngrid, l_min=l_min, l_max=l_max, batch_size=batch_size, progress=progress)
-    if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), images.D)
+    result = search(model, images, inputs.ctf_params, base_level=base_level, keep=keep, base_keep=base_keep, iters=iters,
+                    t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_min, l_max=l_max, batch_size=batch_size, progress=progress)
+    if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), D)
     return result
+

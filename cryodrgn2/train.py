@@ -21,6 +21,7 @@ from .fourier import ht2_center
 from .ctf import ctf_from_params
 from .imaging import slice_coords
 from .shifts import Band, band, phase_ramps, shift_coefficients
+from .data import Normalisation, estimate_normalisation, read_inputs, check_map_pixel_size
 from .io import DataError, check_counts, load_particles, read_ctf, read_poses, write_poses, read_mrc, write_mrc, _atomic_path
 from .metrics import rotation_distance, rotation_error, translation_error, fsc, fsc_resolution, align_volumes
 from .models import HartleyMLP, to_volume, fast_bf16
@@ -39,11 +40,13 @@ __all__ = ['Particles', 'ImagesOnDisk', 'prepare_particles', 'slice_loss', 'Canc
 # %% ../nbs/12_train.ipynb #f674a5bf
 @dataclass
 class Particles:
-    "Particle images, scaled so that their Hartley coefficients have unit variance, with their CTF rows."
-    images:Tensor # (N,D,D) real space, physically signed, divided by `scale` (or an `ImagesOnDisk` indexed alike)
+    "Particle images, normalised (`data.Normalisation`: background mean off, soft window, unit Hartley variance), with their CTF rows."
+    images:Tensor # (N,D,D) real space, physically signed, normalised (or an `ImagesOnDisk` indexed alike)
     ctf_params:Tensor|None # (N,9) cryoDRGN CTF rows, or None
     scale:float # standard deviation of the original images' Hartley coefficients
     pixel_size:float=1.0 # Angstrom per pixel
+    window:float|None=0.85 # inner radius of the soft window applied (fraction of the box radius), None: none
+    notes:tuple=() # what was decided reading the files (CTF source, pixel size, selection), for the log
     @property
     def D(self)->int: return self.images.shape[-1]
     def __len__(self): return len(self.images)
@@ -56,14 +59,14 @@ class _BatchReads(torch.utils.data.Dataset):
     def __getitem__(self, i:int)->tuple[Tensor, Tensor]: return self.batches[i], self.source.images(self.batches[i])
 
 class ImagesOnDisk:
-    "Stands in for the (N,D,D) image tensor: `[idx]` reads those images (divided by `scale`); announced batches are read ahead."
+    "Stands in for the (N,D,D) image tensor: `[idx]` reads those images (normalised); announced batches are read ahead."
     def __init__(self, source, # a `ParticleSource`
-                 scale:float, # images are divided by it
+                 normalisation:Normalisation, # applied to every image read
                  workers:int=1): # DataLoader worker processes reading ahead (0: read when asked)
-        self.source, self.scale, self.workers = source, scale, workers
+        self.source, self.normalisation, self.workers = source, normalisation, workers
         self.shape, self._ahead, self._next = (len(source), source.D, source.D), None, None
     def __len__(self): return self.shape[0]
-    def __repr__(self): return f"ImagesOnDisk({self.source!r}, scale={self.scale:.4g}, workers={self.workers})"
+    def __repr__(self): return f"ImagesOnDisk({self.source!r}, {self.normalisation}, workers={self.workers})"
     def prefetch(self, batches:list[Tensor]|None):
         "Start reading `batches` ahead, in order (None: stop)."
         self._ahead = self._next = None
@@ -76,7 +79,7 @@ class ImagesOnDisk:
         if self._next is not None and self._next[0].shape == idx.shape and torch.equal(self._next[0], idx):
             imgs, self._next = self._next[1], next(self._ahead, None)
         else: imgs = self.source.images(idx)
-        return imgs / self.scale
+        return self.normalisation(imgs)
 
 def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
                       ctf_params:Tensor|None=None, # (N,9) cryoDRGN CTF rows
@@ -84,8 +87,9 @@ def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
                       n_scale:int=1000, # images used to estimate the scale
                       lazy:bool=False, # keep a `ParticleSource`'s images on disk (`ImagesOnDisk`)
                       workers:int=1, # with `lazy`: DataLoader workers reading ahead
+                      window:float|None=0.85, # inner radius of the soft real-space window (fraction of the box radius); None: none
                      )->Particles:
-    "Particle images (in memory, or on disk with `lazy`) with their CTF, scaled to unit Hartley variance."
+    "Particle images (in memory, or on disk with `lazy`) with their CTF, normalised (`data.Normalisation`)."
     source = images if hasattr(images, 'images') else None
     if source is not None: pixel_size = pixel_size or source.pixel_size
     if lazy and source is None: raise ValueError("lazy=True needs a ParticleSource (`io.load_particles`), not images in memory")
@@ -93,10 +97,9 @@ def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
     if ctf_params is not None:
         ctf_params = torch.as_tensor(np.asarray(ctf_params), dtype=torch.float32)
         if len(ctf_params) != len(images): raise ValueError(f"{len(ctf_params)} CTF rows for {len(images)} images")
-    first = source.images(np.arange(min(n_scale, len(source)))) if lazy else images[:n_scale]
-    scale = ht2_center(first).std().item()
-    images = ImagesOnDisk(source, scale, workers) if lazy else images / scale
-    return Particles(images, ctf_params, scale, float(pixel_size or 1.0))
+    normalisation = estimate_normalisation(source if lazy else images, window, n_scale)
+    images = ImagesOnDisk(source, normalisation, workers) if lazy else normalisation(images)
+    return Particles(images, ctf_params, normalisation.scale, float(pixel_size or 1.0), window)
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
@@ -485,18 +488,21 @@ def prepare_outdir(outdir, # output folder
 
 # %% ../nbs/12_train.ipynb #b4b7bd9e
 def load_data(particles, # .mrcs/.star/.cs/.txt
-              ctf=None, # cryoDRGN CTF .pkl, or None
+              ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
               invert:bool=True, # multiply images by -1 (extracted particles are contrast-inverted)
-              datadir=None, # folder of the stacks named by a .star/.cs
+              datadir=None, # folder the stack names of a .star/.cs are relative to
               lazy:bool|None=None, # keep the images on disk; None: when they would fill over a quarter of the memory
+              ind=None, # cryoDRGN index .pkl (or array): the images to use
+              pixel_size:float|None=None, # A per pixel of the stack: overrides the CTF table and headers (`data.stack_pixel_size`)
+              window:float|None=0.85, # soft real-space window (`data.Normalisation`); None: none
              )->Particles:
-    "Read a job's particles (and CTF), into memory or lazily."
-    source = load_particles(particles, datadir=datadir, invert=invert)
+    "Read a job's particles and CTF (`data.read_inputs`), into memory or lazily, normalised; `notes` says what was decided."
+    inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
+    source = inputs.source
     if lazy is None: lazy = len(source) * source.D ** 2 * 4 > memory_bytes() / 4
-    if ctf is None: return prepare_particles(source, lazy=lazy)
-    params = read_ctf(ctf)
-    check_counts(**{str(particles): len(source), str(ctf): len(params)})
-    return prepare_particles(source, params, pixel_size=params[0, 1].item(), lazy=lazy)
+    data = prepare_particles(source, inputs.ctf_params, pixel_size=inputs.pixel_size, lazy=lazy, window=window)
+    data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
+    return data
 
 def memory_bytes()->int:
     "Physical memory of this machine (bytes; 16 GiB where the OS does not say)."
@@ -510,13 +516,13 @@ def _plain(value):
     if isinstance(value, (str, int, float, bool)) or value is None: return value
     return str(value)
 
-def _read_map(path, D:int|None=None)->tuple[Tensor, float]: # (D,D,D) map, pixel size (A; 1 if the header has none)
+def _read_map(path, D:int|None=None)->tuple[Tensor, float|None]: # (D,D,D) map, pixel size (A; None if the header has none)
     "A cubic map from an .mrc file (of box D if given), or DataError."
     data, pixel_size = read_mrc(path)
     vol = torch.as_tensor(np.asarray(data), dtype=torch.float32)
     D = D or vol.shape[-1]
     if vol.shape != (D, D, D): raise DataError(path, f"map is {tuple(vol.shape)}, expected ({D}, {D}, {D}) to match the particles")
-    return vol, float(pixel_size or 1.0)
+    return vol, pixel_size
 
 # %% ../nbs/12_train.ipynb #9af93591
 def compare_maps(vol:Tensor, # (D,D,D) map, e.g. ab initio
@@ -571,11 +577,13 @@ def _run_job(job:str, data:Particles, outdir:Path, config:dict, cbs:list, epochs
         path = latest_checkpoint(outdir) if load == 'latest' else Path(load)
         if path is None: raise DataError(outdir, "no checkpoint weights.<epoch>.pt to resume from")
         learn.load(path)
-    ref_vol = None if ref is None else _read_map(ref, data.D)[0]
+    ref_vol, ref_apix = (None, None) if ref is None else _read_map(ref, data.D)
+    if ref is not None: check_map_pixel_size(ref, ref_apix, data.pixel_size)
     if main:
         (outdir / 'config.yaml').write_text(yaml.safe_dump(_plain(config), sort_keys=False))
         log.write(f"{job}: {len(data)} images of {data.D}x{data.D} px, {data.pixel_size:g} A/px" + (f"; resuming from {path}" if load else '')
                   + (f"; {os.environ['WORLD_SIZE']} processes" if distributed else ''))
+        for note in data.notes: log.write(f"data: {note}")
     try: learn.fit(epochs)
     except TrainingDiverged as e:
         if main: log.write(f"stopped: {e}")
@@ -590,7 +598,7 @@ def _run_job(job:str, data:Particles, outdir:Path, config:dict, cbs:list, epochs
     return learn
 
 def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
-                ctf=None, # cryoDRGN CTF .pkl
+                ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
                 outdir='abinit_homo', # output folder
                 epochs:int=10, # total epochs
                 invert:bool=True, # invert the data's contrast (False: --uninvert-data)
@@ -600,6 +608,9 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 force:bool=False, # replace a previous run in `outdir`
                 datadir=None, # folder of the stacks named by a .star/.cs
                 lazy:bool|None=None, # keep images on disk (None: if they would fill over a quarter of the memory)
+                ind=None, # cryoDRGN index .pkl (or array): the images to use
+                pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against the headers
+                window:float|None=0.85, # soft real-space window from this fraction of the box radius; None: none
                 hidden:int=256, layers:int=3, # network size (paper: 3 x 256)
                 lr:float=1e-3, batch_size:int=8, # Adam learning rate, images per step
                 l_start:int=12, l_end:int|None=None, ramp_epochs:int=6, # band limit ramp (Fourier pixels); l_end default D/2-1
@@ -618,7 +629,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
     bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
     config = {k: v for k, v in dict(job='abinit-homo', **locals()).items() if k != 'cbs'}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
-    data = load_data(particles, ctf, invert, datadir, lazy)
+    data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
     make_model, searcher = partial(HartleyMLP, data.D, hidden, layers), PoseSearchCallback
     if classes > 1:  # a later notebook's module
         from cryodrgn2.classes import ClassMaps, ClassCallback, ClassSearchCallback
@@ -632,10 +643,11 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
 
 def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              poses, # cryoDRGN pose .pkl (rots, trans)
-             ctf=None, # cryoDRGN CTF .pkl
+             ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
              outdir='train_nn', # output folder
              epochs:int=20, # total epochs
              invert:bool=True, load=None, seed:int=0, ref=None, force:bool=False, datadir=None, lazy:bool|None=None,
+             ind=None, pixel_size:float|None=None, window:float|None=0.85, # as in `abinit_homo`
              hidden:int=256, layers:int=3, lr:float=1e-3, batch_size:int=8,
              band_limit:int|None=None, # Fourier pixels; default D/2 - 1
              device=None, progress:bool=True,
@@ -644,7 +656,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
     "Train the network on images at known, fixed poses (cryoDRGN's train_nn)."
     config = {k: v for k, v in dict(job='train-nn', **locals()).items() if k != 'cbs'}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
-    data = load_data(particles, ctf, invert, datadir, lazy)
+    data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
     rots, shift_px = read_poses(poses, data.D)
     check_counts(**{str(particles): len(data), str(poses): len(rots)})
     return _run_job('train-nn', data, outdir, config, list(cbs), epochs, load, seed, partial(HartleyMLP, data.D, hidden, layers),
@@ -664,6 +676,7 @@ def evaluate(poses, # estimated poses, cryoDRGN .pkl
     vol = None
     if map is not None:
         vol, pixel_size = _read_map(map, D)
+        pixel_size = pixel_size or 1.0
         D = vol.shape[-1]
         ref = _read_map(ref_map, D)[0]
     box = D or 1

@@ -345,7 +345,7 @@ def consensus_poses(outdir, # the consensus run's folder
 
 # %% ../nbs/13_vae.ipynb #174e959f
 def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
-               ctf=None, # cryoDRGN CTF .pkl
+               ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
                outdir='abinit_het', # output folder
                zdim:int=8, # latent dimension
                epochs:int=10, # total epochs
@@ -356,6 +356,9 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                force:bool=False, # replace a previous run in `outdir`
                datadir=None, # folder of the stacks named by a .star/.cs
                lazy:bool|None=None, # keep images on disk (None: if they would fill over a quarter of the memory)
+               ind=None, # cryoDRGN index .pkl (or array): the images to use
+               pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against the headers
+               window:float|None=0.85, # soft real-space window from this fraction of the box radius; None: none
                hidden:int=256, layers:int=3, # decoder size (paper: 3 x 256)
                enc_hidden:int=256, enc_layers:int=3, # encoder size
                beta:float|None=None, # KL weight; None: 1/zdim
@@ -380,11 +383,12 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
     s = {**HET_SCHEDULES['consensus' if consensus_epochs > 0 else 'random'], **{k: v for k, v in given.items() if v is not None}}
     config = {**{k: v for k, v in dict(job='abinit-het', **locals()).items() if k not in ('cbs', 'given', 's')}, **s}
     outdir = prepare_outdir(outdir, force, resume=load is not None)
-    data = load_data(particles, ctf, invert, datadir, lazy)
+    data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
     rots = shift_px = None
     if consensus_epochs > 0:
         rots, shift_px = consensus_poses(outdir / 'consensus', data.D, particles, ctf, epochs=consensus_epochs, invert=invert, seed=seed,
-                                         ref=ref, force=force, datadir=datadir, lazy=lazy, hidden=hidden, layers=layers, lr=lr,
+                                         ref=ref, force=force, datadir=datadir, lazy=lazy, ind=ind, pixel_size=pixel_size, window=window,
+                                         hidden=hidden, layers=layers, lr=lr,
                                          batch_size=batch_size, l_start=l_start, l_end=l_end, device=device, bf16_search=bf16_search,
                                          progress=progress, **{'classes': consensus_classes, **(consensus_kwargs or {})})
     config.update(D=data.D, pixel_size=data.pixel_size, scale=data.scale)
