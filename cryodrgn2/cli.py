@@ -24,17 +24,25 @@ def _add_simulate(sub):
                    help='defocus range in Angstrom (default: 10000 30000)')
     p.add_argument('--max-shift', type=_number(float, 0), default=3.0, help='shifts uniform in +-this many pixels (default: %(default)s)')
     p.add_argument('-D', '--box', type=_positive_int, default=64, help='box size of the built-in phantom (default: %(default)s)')
-    p.add_argument('--pixel-size', type=float, help='Angstrom per pixel (default: the map header, or 3.0 for the phantom)')
+    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel (default: the map header, or 3.0 for the phantom)')
     p.add_argument('--hinge', type=_positive_int, metavar='N_STATES', help='phantom family with a hinged domain: N_STATES maps along u in [0,1]; writes coords.pkl')
     p.add_argument('--physical-sign', action='store_true', help='write physically-signed images (default: contrast-inverted like extracted particles)')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--batch-size', type=_positive_int, default=1000, help='images formed at a time (default: %(default)s)')
+    p.add_argument('--relion-project', action='store_true', help='lay out a RELION project: stacks under Extract/job002/Micrographs/, '
+                   'star in Extract/job002/ (read it with --datadir OUTDIR)')
+    p.add_argument('--stack-size', type=_positive_int, default=100, help='with --relion-project: images per stack file at most (default: %(default)s)')
+    p.add_argument('--optics-amp-contrast', type=float, nargs='+', metavar='W', help='with --relion-project: amplitude contrast of each '
+                   'optics group (default: one group)')
+    p.add_argument('--offset', type=float, default=0., help='added to every written pixel value (after --scale), e.g. 5000 for '
+                   'detector-like counts (default: %(default)s)')
+    p.add_argument('--scale', type=float, default=1., help='multiplies every written pixel value, e.g. 300 (default: %(default)s)')
     p.add_argument('--force', action='store_true', help='overwrite a dataset already in OUTDIR')
     p.set_defaults(run=_run_simulate)
 
 def _run_simulate(args):
     import math, torch
-    from cryodrgn2.simulate import phantom, hinge_family, write_dataset
+    from cryodrgn2.simulate import RELION_JOB, phantom, hinge_family, write_dataset
     from cryodrgn2.io import read_mrc
     coords = None
     if args.volume:
@@ -50,9 +58,11 @@ def _run_simulate(args):
     snr = None if math.isinf(args.snr) else args.snr
     write_dataset(args.outdir, volumes, args.n, snr=snr, pixel_size=pixel_size, invert=not args.physical_sign,
                   seed=args.seed, batch_size=args.batch_size, state_coords=coords, force=args.force,
-                  ctf=not args.no_ctf, defocus_range=tuple(args.defocus), max_shift_px=args.max_shift)
-    print(f"wrote {args.n} images to {args.outdir}: particles.mrcs particles.star poses.pkl"
-          f"{'' if args.no_ctf else ' ctf.pkl'}{' coords.pkl' if coords else ''}")
+                  ctf=not args.no_ctf, defocus_range=tuple(args.defocus), max_shift_px=args.max_shift,
+                  relion_project=args.relion_project, stack_size=args.stack_size, optics_amp_contrast=args.optics_amp_contrast,
+                  offset=args.offset, scale=args.scale)
+    files = f'{RELION_JOB}/particles.star (stacks in {RELION_JOB}/Micrographs/)' if args.relion_project else 'particles.mrcs particles.star'
+    print(f"wrote {args.n} images to {args.outdir}: {files} poses.pkl{'' if args.no_ctf else ' ctf.pkl'}{' coords.pkl' if coords else ''}")
 
 # %% ../nbs/90_cli.ipynb #5c05ba95
 def _add_show(sub):
@@ -68,6 +78,85 @@ def _run_show(args):
     if not Path(args.folder).is_dir(): raise FileNotFoundError(f'{args.folder}: no such folder')
     print(f'wrote {dataset_report(args.folder, args.out)}: open it in a browser')
 
+# %% ../nbs/90_cli.ipynb #a7c1d0e2
+def _add_downsample(sub):
+    p = sub.add_parser('downsample', help='downsample particles (or a map) to a smaller box by Fourier cropping',
+                       description='Fourier-crop a particle set (.mrcs, .mrc, .star, .cs, .txt) or a 3-D map (.mrc) to box D, '
+                                   'a batch at a time in bounded memory; the header gets the new pixel size.')
+    p.add_argument('input', help='particles (.mrcs/.mrc/.star/.cs/.txt) or a 3-D map (.mrc)')
+    p.add_argument('-D', type=_positive_int, required=True, help='new box size: even, smaller than the input\'s')
+    p.add_argument('-o', '--out', required=True, help='output .mrcs stack (.mrc for a map); with --chunk, the name the pieces are derived from')
+    p.add_argument('--datadir', help='folder the stacks named in a .star/.cs/.txt are relative to (default: beside it)')
+    p.add_argument('--ind', help='cryoDRGN index .pkl selecting images')
+    p.add_argument('--chunk', type=_positive_int, help='split the output into stacks of this many images, listed in OUT.txt')
+    p.add_argument('--max-memory', type=_positive_int, default=1024, metavar='MB', help='MiB the run may add to resident memory; sets '
+                   'the batch size (default: %(default)s)')
+    p.add_argument('--batch-size', type=_positive_int, help='images cropped at once (default: as many as fit in --max-memory)')
+    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel of the input (default: from the file: star/cs, else the header)')
+    p.add_argument('--is-vol', action='store_true', help='the input is a 3-D map (default: an .mrc whose header marks a cubic volume)')
+    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    p.set_defaults(run=_run_downsample)
+
+def _run_downsample(args):
+    from cryodrgn2.preprocess import downsample
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    print(downsample(args.input, args.out, args.D, datadir=args.datadir, ind=args.ind, batch_size=args.batch_size,
+                     max_memory=args.max_memory << 20, chunk=args.chunk, pixel_size=args.pixel_size,
+                     is_volume=True if args.is_vol else None, device=args.device or 'cpu'))
+
+def _add_metadata_args(p, what:str):
+    p.add_argument('input', help='RELION .star or cryoSPARC .cs')
+    p.add_argument('-o', '--out', required=True, help=f'{what} .pkl to write')
+    p.add_argument('-D', type=_positive_int, help='box size of the images (default: from the file, or its first stack)')
+    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel (default: from the file, or its first stack)')
+    p.add_argument('--datadir', help='folder of the stacks, read only when the file lacks box or pixel size (default: beside it)')
+
+def _add_parse_ctf(sub):
+    p = sub.add_parser('parse-ctf', help='CTF parameters of a .star/.cs file as a cryoDRGN CTF .pkl',
+                       description='Write the CTF parameters (box, pixel size, defocus, astigmatism, kV, Cs, amplitude contrast, '
+                                   'phase shift) of a RELION .star or cryoSPARC .cs file as a cryoDRGN CTF pickle, and summarise them.')
+    _add_metadata_args(p, 'CTF')
+    p.set_defaults(run=_run_parse_ctf)
+
+def _run_parse_ctf(args):
+    from cryodrgn2.preprocess import parse_ctf
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    print(parse_ctf(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir))
+
+def _add_parse_pose(sub):
+    p = sub.add_parser('parse-pose', help='poses of a .star/.cs file as a cryoDRGN pose .pkl',
+                       description='Write the rotations and translations of a RELION .star or cryoSPARC .cs file as a cryoDRGN '
+                                   'pose pickle (translations as fractions of the box).')
+    _add_metadata_args(p, 'pose')
+    p.add_argument('--abinit', action='store_true', help='.cs of a cryoSPARC ab initio job: read alignments_class_0, not alignments3D')
+    p.set_defaults(run=_run_parse_pose)
+
+def _run_parse_pose(args):
+    from cryodrgn2.preprocess import parse_pose
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    print(parse_pose(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir,
+                     key='alignments_class_0' if args.abinit else 'alignments3D'))
+
+def _add_write_star(sub):
+    p = sub.add_parser('write-star', help='write poses (and CTF) into a RELION .star file, for import into RELION or cryoSPARC',
+                       description='Write a RELION 3.1 .star file of the particles with their poses (and CTF). A .star input '
+                                   'keeps its own columns and optics table; for a stack, .cs or .txt a new table is written.')
+    p.add_argument('particles', help='particle file: .star (its table is kept), .mrcs, .mrc, .cs or .txt')
+    p.add_argument('--poses', required=True, help='cryoDRGN pose .pkl, one row per particle of the file or of the --ind selection')
+    p.add_argument('-o', '--out', required=True, help='RELION 3.1 .star to write')
+    p.add_argument('--ctf', help='cryoDRGN CTF .pkl (same rows as the poses) to write as well')
+    p.add_argument('--ind', help='cryoDRGN index .pkl selecting particles')
+    p.add_argument('--datadir', help='folder of the stacks named in the particle file (default: beside it)')
+    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel of the particle images (default: the file\'s, else the CTF\'s, '
+                   'else the stack header)')
+    p.set_defaults(run=_run_write_star)
+
+def _run_write_star(args):
+    from cryodrgn2.preprocess import export_star
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    print(export_star(args.particles, args.poses, args.out, ctf=args.ctf, ind=args.ind, datadir=args.datadir,
+                      pixel_size=args.pixel_size))
+
 # %% ../nbs/90_cli.ipynb #be4c24a9
 def _number(kind:type, minimum:float, strict:bool=False):
     "An argparse type: a `kind` number >= minimum (> minimum if strict), else a one-line usage error."
@@ -80,11 +169,32 @@ def _number(kind:type, minimum:float, strict:bool=False):
 
 _positive_int, _count, _positive = _number(int, 1), _number(int, 0), _number(float, 0, strict=True)
 
-def _add_data_args(p, datadir:bool=True):
+_unit_interval = _number(float, 0)
+
+def _window(text:str)->float:
+    "An argparse type: the soft window's inner radius, a fraction in [0, 1) of the box radius."
+    value = _unit_interval(text)
+    if value >= 1: raise argparse.ArgumentTypeError(f"must be < 1, got {text}")
+    return value
+
+def _add_data_args(p):
     p.add_argument('particles', help='particle images: .mrcs, .star, .cs or .txt list of stacks')
-    p.add_argument('--ctf', help='cryoDRGN CTF .pkl (see `cryodrgn parse_ctf_star`); omit for data without CTF')
+    ctf = p.add_mutually_exclusive_group()
+    ctf.add_argument('--ctf', help='cryoDRGN CTF .pkl (`cryodrgn2 parse-ctf`); default: the CTF columns of a .star/.cs PARTICLES '
+                     'file when it has them, else no CTF')
+    ctf.add_argument('--no-ctf', action='store_true', help='no CTF, even if a .star/.cs file has CTF columns')
     p.add_argument('--uninvert-data', action='store_true', help='do not invert the contrast (for physically-signed images)')
-    if datadir: p.add_argument('--datadir', help='folder of the stacks a .star/.cs names (default: beside it)')
+    p.add_argument('--datadir', help='folder of the stacks a .star/.cs names, e.g. the RELION project (default: beside it)')
+    p.add_argument('--ind', help='cryoDRGN index .pkl selecting particles')
+    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel of the stack; overrides the CTF table and header '
+                   '(default: D_ctf x apix_ctf / D from the CTF table, else the file, else the header; they must agree)')
+    p.add_argument('--window', type=_window, default=0.85, help='inner radius of the soft real-space window on the images, as a '
+                   'fraction of the box radius; 0: no window (default: %(default)s)')
+
+def _data_kwargs(args)->dict:
+    "The keyword arguments the data flags of `_add_data_args` give the Python functions."
+    return dict(ctf=False if args.no_ctf else args.ctf, datadir=args.datadir, ind=args.ind, pixel_size=args.pixel_size,
+                window=args.window or None)
 
 def _add_job_args(p, epochs:int):
     p.add_argument('-o', '--outdir', required=True, help='output folder')
@@ -104,7 +214,7 @@ def _add_align(sub):
     p = sub.add_parser('align', help='find the pose of every particle against a known map',
                        description='Exhaustive pose search on a Hopf-fibration SO(3) grid with hierarchical refinement, '
                                    'against a known map; writes the poses as a cryoDRGN .pkl.')
-    _add_data_args(p, datadir=False)
+    _add_data_args(p)
     p.add_argument('--volume', required=True, help='map (.mrc) with the particles\' box size')
     p.add_argument('-o', '--out', required=True, help='output pose .pkl')
     p.add_argument('--base-level', type=_count, default=2, help='SO(3) grid level of the exhaustive search: 1 = 30 deg, 2 = 15 deg (default: %(default)s)')
@@ -120,7 +230,7 @@ def _add_align(sub):
 def _run_align(args):
     from cryodrgn2.pose import align
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    result = align(args.particles, args.volume, ctf=args.ctf, out=args.out, invert=not args.uninvert_data, base_level=args.base_level,
+    result = align(args.particles, args.volume, out=args.out, invert=not args.uninvert_data, **_data_kwargs(args), base_level=args.base_level,
                    keep=args.keep, base_keep=args.base_keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid,
                    batch_size=args.batch_size, device=args.device)
     print(f'wrote {len(result.rots)} poses to {args.out}')
@@ -138,8 +248,8 @@ def _add_abinit_homo(sub):
 
 def _run_abinit_homo(args):
     from cryodrgn2.train import abinit_homo
-    abinit_homo(args.particles, ctf=args.ctf, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, load=args.load,
-                seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, device=args.device,
+    abinit_homo(args.particles, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
+                load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device,
                 bf16_search=args.bf16_search, classes=args.classes)
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html'
           + (f', {args.outdir}/classes.pkl' if args.classes > 1 else ''))
@@ -154,8 +264,8 @@ def _add_train_nn(sub):
 
 def _run_train_nn(args):
     from cryodrgn2.train import train_nn
-    train_nn(args.particles, args.poses, ctf=args.ctf, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data,
-             load=args.load, seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, device=args.device)
+    train_nn(args.particles, args.poses, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
+             load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device)
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/report.html')
 
 def _add_evaluate(sub):
@@ -213,8 +323,8 @@ def _add_abinit_het(sub):
 
 def _run_abinit_het(args):
     from cryodrgn2.vae import abinit_het
-    abinit_het(args.particles, ctf=args.ctf, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data,
-               load=args.load, seed=args.seed, ref=args.ref, force=args.force, datadir=args.datadir, beta=args.beta, device=args.device,
+    abinit_het(args.particles, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
+               load=args.load, seed=args.seed, ref=args.ref, force=args.force, beta=args.beta, device=args.device,
                bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs,
                consensus_classes=args.consensus_classes)
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
@@ -256,8 +366,8 @@ def _run_eval_vol(args):
     print(f'wrote {args.out}')
 
 # %% ../nbs/90_cli.ipynb #0ba2b247
-_COMMANDS = [_add_demo, _add_simulate, _add_show, _add_align, _add_abinit_homo, _add_train_nn, _add_evaluate, _add_abinit_het,
-             _add_analyze, _add_eval_vol]
+_COMMANDS = [_add_demo, _add_simulate, _add_show, _add_downsample, _add_parse_ctf, _add_parse_pose, _add_write_star, _add_align,
+             _add_abinit_homo, _add_train_nn, _add_evaluate, _add_abinit_het, _add_analyze, _add_eval_vol]
 
 def build_parser()->argparse.ArgumentParser:
     "The `cryodrgn2` argument parser with every command."

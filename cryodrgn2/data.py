@@ -36,9 +36,10 @@ def _disagree(a:float, b:float)->bool: return abs(a - b) > PIXEL_SIZE_TOLERANCE 
 def stack_pixel_size(source, # a `io.ParticleSource`
                      ctf_params:Tensor|None=None, # (N,9) CTF rows at any box, or None
                      pixel_size:float|None=None, # A: states it, skipping the checks
-                    )->float: # A per pixel of the stack (1 if nothing records it)
+                    )->float|None: # A per pixel of the stack (None if nothing records it)
     "The pixel size of a stack: D_ctf * apix_ctf / D from the CTF table, else the metadata, else the header; all must agree."
     if pixel_size is not None: return float(pixel_size)
+    source.check_one_pixel_size()
     stated = {}
     if ctf_params is not None:
         at_box = ctf_at_box(ctf_params, source.D)[:, 1]
@@ -50,7 +51,7 @@ def stack_pixel_size(source, # a `io.ParticleSource`
         stated[f'{source.source.suffix} file {source.pixel_size:.4g} A'] = source.pixel_size
     headers = {layout.pixel_size for layout in source.stacks if layout.pixel_size is not None}
     for apix in sorted(headers): stated[f'stack header {apix:.4g} A'] = apix
-    if not stated: return 1.0
+    if not stated: return None
     (first, value), *rest = stated.items()
     if any(_disagree(value, other) for _, other in rest):
         raise DataError(source.source, f"pixel sizes disagree: {', '.join(stated)}; fix the header, or state it with --pixel-size")
@@ -59,10 +60,10 @@ def stack_pixel_size(source, # a `io.ParticleSource`
 # %% ../nbs/03b_data.ipynb #452255d3
 def check_map_pixel_size(path, # the map's file (named in the error)
                          map_pixel_size:float|None, # A, from its header (None: not recorded)
-                         data_pixel_size:float, # A, the particles' (`stack_pixel_size`)
+                         data_pixel_size:float|None, # A, the particles' (`stack_pixel_size`; None: not recorded)
                         ):
     "DataError if a map's pixel size differs from the particles' by over 1%."
-    if map_pixel_size is not None and _disagree(map_pixel_size, data_pixel_size):
+    if map_pixel_size is not None and data_pixel_size is not None and _disagree(map_pixel_size, data_pixel_size):
         raise DataError(path, f"map pixel size {map_pixel_size:.4g} A differs from the particles' {data_pixel_size:.4g} A: "
                               "resample the map to the particles' sampling (cryodrgn2 downsample), or fix its header")
 
@@ -128,7 +129,7 @@ class Inputs:
     "The particles of a job with their CTF and sampling, and what was decided about them."
     source:object # `io.ParticleSource` (a selection when `ind` was given)
     ctf_params:Tensor|None # (N,9) CTF rows at the stack's box, or None
-    pixel_size:float # A per pixel of the stack
+    pixel_size:float|None # A per pixel of the stack (None: recorded nowhere)
     notes:list # one line per decision (where the CTF came from, the pixel size, the selection)
 
 def _job_ctf(particles, ctf, datadir, n:int, notes:list)->Tensor|None:
@@ -159,6 +160,7 @@ def read_inputs(particles, # .mrcs/.star/.cs/.txt
         source, params = source.subset(selection), None if params is None else params[selection]
         notes.append(f'{len(selection)} images selected by {ind if isinstance(ind, (str, Path)) else "ind"}')
     apix = stack_pixel_size(source, params, pixel_size)
-    notes.append(f'{source.D} px box at {apix:.4g} A/px' + (' (stated with --pixel-size)' if pixel_size is not None else ''))
+    notes.append(f'{source.D} px box at {apix:.4g} A/px' + (' (stated with --pixel-size)' if pixel_size is not None else '')
+                 if apix is not None else f'{source.D} px box; pixel size recorded nowhere: maps say 1 A/px (--pixel-size states it)')
     if params is not None: params = ctf_at_box(params, source.D).index_fill(1, torch.tensor([1]), apix)
     return Inputs(source, params, apix, notes)

@@ -195,7 +195,7 @@ class ParticleSource:
                  stacks:list[MrcLayout], # the stacks, each checked with `mrc_layout`
                  stack_ids:np.ndarray, # (N,) which stack holds image i
                  image_ids:np.ndarray, # (N,) 0-based index of image i in its stack
-                 pixel_size:float|None=None, # A; default: the first stack's header
+                 pixel_size:float|np.ndarray|None=None, # A, or (N,) per image (optics groups); default: the first stack's header
                  invert:bool=True, # multiply images by -1 (extracted particles are contrast-inverted)
                  lazy:bool=True, # read images when asked; False: read all now
                  max_open:int=256, # stack files kept open at once
@@ -204,7 +204,9 @@ class ParticleSource:
         self.stack_ids, self.image_ids = np.asarray(stack_ids, np.int64), np.asarray(image_ids, np.int64)
         self.D = self._box_size()
         self._check_image_ids()
-        self.pixel_size = pixel_size if pixel_size is not None else stacks[0].pixel_size
+        self.pixel_sizes = None if pixel_size is None or np.ndim(pixel_size) == 0 else np.asarray(pixel_size, np.float64)  # (N,)
+        if self.pixel_sizes is not None: pixel_size = _one_pixel_size(self.pixel_sizes)
+        self.pixel_size = pixel_size if pixel_size is not None or self.pixel_sizes is not None else stacks[0].pixel_size
         self._open, self._memory = {}, None
         if not lazy: self.load()
 
@@ -226,8 +228,15 @@ class ParticleSource:
         "The images `ind` (0-based, into this source) as a new source; `selection` maps them back to the file's indices."
         ind = np.asarray(ind, np.int64)
         whole = ind if self.selection is None else self.selection[ind]
-        return ParticleSource(self.source, self.stacks, self.stack_ids[ind], self.image_ids[ind], self.pixel_size, self.invert,
+        pixel_size = self.pixel_size if self.pixel_sizes is None else self.pixel_sizes[ind]
+        return ParticleSource(self.source, self.stacks, self.stack_ids[ind], self.image_ids[ind], pixel_size, self.invert,
                               max_open=self.max_open, selection=whole)
+
+    def check_one_pixel_size(self):
+        "DataError when the images' optics groups have different pixel sizes (one model, one stack written: one sampling)."
+        if self.pixel_size is None and self.pixel_sizes is not None:
+            raise DataError(self.source, f"optics groups have different pixel sizes ({', '.join(f'{p:g}' for p in np.unique(self.pixel_sizes))} A): "
+                                         "select one group with --ind, or downsample each group to a common pixel size")
 
     def load(self)->ParticleSource:
         "Read every image into memory now (later reads come from memory); returns self."
@@ -334,14 +343,10 @@ def _star_pixel_size(particles:pd.DataFrame)->np.ndarray|None:
         return particles['rlnDetectorPixelSize'].to_numpy(np.float64) * 1e4 / particles['rlnMagnification'].to_numpy(np.float64)
     return None
 
-def _one_pixel_size(path, pixel_sizes:np.ndarray|None)->float|None:
-    "The pixel size shared by every particle, or DataError when optics groups differ (training needs one sampling)."
-    if pixel_sizes is None: return None
+def _one_pixel_size(pixel_sizes:np.ndarray)->float|None:
+    "The pixel size shared by every image (to 0.01%), or None when optics groups differ."
     low, high = float(pixel_sizes.min()), float(pixel_sizes.max())
-    if high > low * 1.0001:
-        raise DataError(path, f"optics groups have different pixel sizes ({', '.join(f'{p:g}' for p in np.unique(pixel_sizes))} A): "
-                              "downsample each group to one pixel size (cryodrgn2 downsample -D), or split the file by optics group")
-    return low
+    return None if high > low * 1.0001 else low
 
 def _require_columns(path, table:pd.DataFrame, columns:list[str]):
     missing = [c for c in columns if c not in table]
@@ -353,13 +358,13 @@ def _star_source(path:Path, datadir, **kwargs)->ParticleSource:
     particles, _ = read_star(path, merge_optics=True)
     _require_columns(path, particles, ['rlnImageName'])
     stack_names, image_ids = _split_image_names(path, particles['rlnImageName'])
-    pixel_size = _one_pixel_size(path, _star_pixel_size(particles))
+    pixel_size = _star_pixel_size(particles)  # (N,) or None
     return _source_from_names(path, stack_names, image_ids, datadir, pixel_size=pixel_size, **kwargs)
 
 def _cs_source(path:Path, datadir, **kwargs)->ParticleSource:
     data = read_cs(path)
     names = np.char.lstrip(_cs_field(path, data, 'blob/path').astype(str), '>')
-    pixel_size = _one_pixel_size(path, data['blob/psize_A'].astype(np.float64) if 'blob/psize_A' in data.dtype.names else None)
+    pixel_size = data['blob/psize_A'].astype(np.float64) if 'blob/psize_A' in data.dtype.names else None
     return _source_from_names(path, names, _cs_field(path, data, 'blob/idx'), datadir, pixel_size=pixel_size, **kwargs)
 
 def _txt_source(path:Path, datadir, **kwargs)->ParticleSource:

@@ -148,6 +148,7 @@ def downsample(input_file:str|Path, # particles (.mrcs/.mrc/.star/.cs/.txt) or a
         return _downsample_map(path, out, D, pixel_size, device)
     src = load_particles(path, datadir=datadir, invert=False, lazy=True, ind=ind)
     _check_downsample(path, out, src.D, D, chunk)
+    if pixel_size is None: src.check_one_pixel_size()
     pixel_size = pixel_size if pixel_size is not None else src.pixel_size
     new_pixel_size = _new_pixel_size(path, pixel_size, src.D, D)
     batch_size = batch_size or batch_for_memory(src.D, max_memory)

@@ -45,6 +45,7 @@ class Particles:
     ctf_params:Tensor|None # (N,9) cryoDRGN CTF rows, or None
     scale:float # standard deviation of the original images' Hartley coefficients
     pixel_size:float=1.0 # Angstrom per pixel
+    pixel_size_recorded:bool=True # False: no file stated it (1 A is then a placeholder)
     window:float|None=0.85 # inner radius of the soft window applied (fraction of the box radius), None: none
     notes:tuple=() # what was decided reading the files (CTF source, pixel size, selection), for the log
     @property
@@ -99,7 +100,7 @@ def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
         if len(ctf_params) != len(images): raise ValueError(f"{len(ctf_params)} CTF rows for {len(images)} images")
     normalisation = estimate_normalisation(source if lazy else images, window, n_scale)
     images = ImagesOnDisk(source, normalisation, workers) if lazy else normalisation(images)
-    return Particles(images, ctf_params, normalisation.scale, float(pixel_size or 1.0), window)
+    return Particles(images, ctf_params, normalisation.scale, float(pixel_size or 1.0), window=window)
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
@@ -501,6 +502,7 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
     source = inputs.source
     if lazy is None: lazy = len(source) * source.D ** 2 * 4 > memory_bytes() / 4
     data = prepare_particles(source, inputs.ctf_params, pixel_size=inputs.pixel_size, lazy=lazy, window=window)
+    data.pixel_size_recorded = inputs.pixel_size is not None
     data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
     return data
 
@@ -578,7 +580,7 @@ def _run_job(job:str, data:Particles, outdir:Path, config:dict, cbs:list, epochs
         if path is None: raise DataError(outdir, "no checkpoint weights.<epoch>.pt to resume from")
         learn.load(path)
     ref_vol, ref_apix = (None, None) if ref is None else _read_map(ref, data.D)
-    if ref is not None: check_map_pixel_size(ref, ref_apix, data.pixel_size)
+    if ref is not None: check_map_pixel_size(ref, ref_apix, data.pixel_size if data.pixel_size_recorded else None)
     if main:
         (outdir / 'config.yaml').write_text(yaml.safe_dump(_plain(config), sort_keys=False))
         log.write(f"{job}: {len(data)} images of {data.D}x{data.D} px, {data.pixel_size:g} A/px" + (f"; resuming from {path}" if load else '')
