@@ -93,7 +93,7 @@ def background_mean(images:Tensor, # (B,D,D)
 class Normalisation:
     "How raw images become a job's images: minus their background mean, times a soft window, divided by one scale."
     scale:float # std of the centred Hartley coefficients of background-subtracted, windowed images
-    window:float|None=0.85 # inner radius of the soft window (fraction of the box radius); None: no window
+    window:float|None=None # inner radius of the soft window (fraction of the box radius, e.g. cryoDRGN's 0.85); None: no window
     def __call__(self, images:Tensor)->Tensor: # (B,D,D) raw -> (B,D,D) normalised
         images = images - background_mean(images)[:, None, None]
         if self.window is not None: images = images * soft_window(images.shape[-1], self.window, device=images.device)
@@ -106,7 +106,7 @@ def sample_indices(n:int, # images in the data
     return np.unique(np.linspace(0, n - 1, min(size, n)).round().astype(np.int64))
 
 def estimate_normalisation(images, # (N,D,D) tensor, or a `ParticleSource` (anything indexable by an index array)
-                           window:float|None=0.85, # inner radius of the soft window; None: none
+                           window:float|None=None, # inner radius of the soft window (e.g. 0.85); None: none
                            n_sample:int=1000, # images the scale is estimated on
                           )->Normalisation:
     "The `Normalisation` of a dataset, its scale estimated on a sample of images."

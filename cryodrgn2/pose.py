@@ -330,7 +330,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           datadir=None, # folder the stack names of a .star/.cs are relative to (e.g. the RELION project)
           ind=None, # cryoDRGN index .pkl (or array): the images to align
           pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
-          window:float|None=0.85, # soft real-space window from this fraction of the box radius (`data.Normalisation`); None: none
+          window:float|None=None, # soft real-space window from this fraction of the box radius (`data.Normalisation`; e.g. 0.85)
          )->SearchResult:
     "Find the pose of every particle against a known map; optionally write them as a cryoDRGN pose .pkl."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)

@@ -46,7 +46,7 @@ class Particles:
     scale:float # standard deviation of the original images' Hartley coefficients
     pixel_size:float=1.0 # Angstrom per pixel
     pixel_size_recorded:bool=True # False: no file stated it (1 A is then a placeholder)
-    window:float|None=0.85 # inner radius of the soft window applied (fraction of the box radius), None: none
+    window:float|None=None # inner radius of the soft window applied (fraction of the box radius), None: none
     notes:tuple=() # what was decided reading the files (CTF source, pixel size, selection), for the log
     @property
     def D(self)->int: return self.images.shape[-1]
@@ -88,7 +88,7 @@ def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
                       n_scale:int=1000, # images used to estimate the scale
                       lazy:bool=False, # keep a `ParticleSource`'s images on disk (`ImagesOnDisk`)
                       workers:int=1, # with `lazy`: DataLoader workers reading ahead
-                      window:float|None=0.85, # inner radius of the soft real-space window (fraction of the box radius); None: none
+                      window:float|None=None, # inner radius of the soft real-space window (fraction of the box radius); None: none
                      )->Particles:
     "Particle images (in memory, or on disk with `lazy`) with their CTF, normalised (`data.Normalisation`)."
     source = images if hasattr(images, 'images') else None
@@ -495,7 +495,7 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
               lazy:bool|None=None, # keep the images on disk; None: when they would fill over a quarter of the memory
               ind=None, # cryoDRGN index .pkl (or array): the images to use
               pixel_size:float|None=None, # A per pixel of the stack: overrides the CTF table and headers (`data.stack_pixel_size`)
-              window:float|None=0.85, # soft real-space window (`data.Normalisation`); None: none
+              window:float|None=None, # soft real-space window (`data.Normalisation`, e.g. 0.85); None: none
              )->Particles:
     "Read a job's particles and CTF (`data.read_inputs`), into memory or lazily, normalised; `notes` says what was decided."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
@@ -612,7 +612,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 lazy:bool|None=None, # keep images on disk (None: if they would fill over a quarter of the memory)
                 ind=None, # cryoDRGN index .pkl (or array): the images to use
                 pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against the headers
-                window:float|None=0.85, # soft real-space window from this fraction of the box radius; None: none
+                window:float|None=None, # soft real-space window from this fraction of the box radius (e.g. 0.85); None: none (measured below)
                 hidden:int=256, layers:int=3, # network size (paper: 3 x 256)
                 lr:float=1e-3, batch_size:int=8, # Adam learning rate, images per step
                 l_start:int=12, l_end:int|None=None, ramp_epochs:int=6, # band limit ramp (Fourier pixels); l_end default D/2-1
@@ -649,7 +649,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              outdir='train_nn', # output folder
              epochs:int=20, # total epochs
              invert:bool=True, load=None, seed:int=0, ref=None, force:bool=False, datadir=None, lazy:bool|None=None,
-             ind=None, pixel_size:float|None=None, window:float|None=0.85, # as in `abinit_homo`
+             ind=None, pixel_size:float|None=None, window:float|None=None, # as in `abinit_homo`
              hidden:int=256, layers:int=3, lr:float=1e-3, batch_size:int=8,
              band_limit:int|None=None, # Fourier pixels; default D/2 - 1
              device=None, progress:bool=True,

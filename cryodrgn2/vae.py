@@ -358,7 +358,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                lazy:bool|None=None, # keep images on disk (None: if they would fill over a quarter of the memory)
                ind=None, # cryoDRGN index .pkl (or array): the images to use
                pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against the headers
-               window:float|None=0.85, # soft real-space window from this fraction of the box radius; None: none
+               window:float|None=None, # soft real-space window from this fraction of the box radius (e.g. 0.85); None: none
                hidden:int=256, layers:int=3, # decoder size (paper: 3 x 256)
                enc_hidden:int=256, enc_layers:int=3, # encoder size
                beta:float|None=None, # KL weight; None: 1/zdim
