@@ -104,7 +104,7 @@ print(json.dumps(dict(D=D, images=n, bf16=kw['bf16'], wedge_s_per_image=statisti
 OURS = r'''
 import sys, json, time, torch
 torch.set_num_threads(int(sys.argv[5]))
-from cryodrgn2.vae import abinit_het
+from cryodrgn2.jobs import abinit_het
 kw = json.loads(sys.argv[4])
 start = time.perf_counter()
 learn = abinit_het(sys.argv[1], sys.argv[2], sys.argv[3], force=True, progress=False, **kw)
@@ -115,7 +115,8 @@ HOMO = r'''
 import sys, json, time, torch
 torch.set_num_threads(int(sys.argv[5]))
 from pathlib import Path
-from cryodrgn2.train import abinit_homo, latest_checkpoint
+from cryodrgn2.jobs import abinit_homo
+from cryodrgn2.train import latest_checkpoint
 out = Path(sys.argv[3])
 resume = latest_checkpoint(out) is not None and not (out / 'reconstruct.mrc').exists()  # an interrupted run: continue it
 start = time.perf_counter()
@@ -128,8 +129,9 @@ import sys, json, pickle, torch, numpy as np
 from pathlib import Path
 from cryodrgn2.io import read_poses, read_mrc
 from cryodrgn2.metrics import rotation_error
-from cryodrgn2.train import compare_maps
-from cryodrgn2.analysis import kmeans, load_run
+from cryodrgn2.jobs import compare_maps
+from cryodrgn2.analysis import kmeans
+from cryodrgn2.jobs import load_run
 from cryodrgn2.vae import pca
 outdir, truth, n, kind = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 D = json.loads((truth / 'truth.json').read_text())['D']
@@ -308,7 +310,7 @@ def main():
         out = work / 'homo_ours'
         timing = last_json(run([sys.executable, '-c', HOMO, str(homo / 'particles.mrcs'), str(homo / 'ctf.pkl'), str(out), str(args.homo_epochs),
                                 str(args.threads)], env)[0])
-        code = ('import sys, json, torch, numpy as np; from cryodrgn2.io import read_mrc; from cryodrgn2.train import compare_maps; '
+        code = ('import sys, json, torch, numpy as np; from cryodrgn2.io import read_mrc; from cryodrgn2.jobs import compare_maps; '
                 'v, t = (torch.as_tensor(np.asarray(read_mrc(p)[0]), dtype=torch.float32) for p in sys.argv[1:3]); '
                 'print(json.dumps(compare_maps(v, t, 3.0)["resolution_0.5"]))')
         fsc = last_json(run([sys.executable, '-c', code, str(out / 'reconstruct.mrc'), str(homo / 'volume.mrc')], env)[0])

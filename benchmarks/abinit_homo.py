@@ -3,7 +3,7 @@ backprojection at the true poses, and the reference `cryodrgn abinit_homo_old` (
 
 1. Simulate N images (default 2,500; D=64, SNR 0.1, CTF with defocus 1-3 um, shifts +-3 px) of the built-in phantom
    with `cryodrgn2 simulate`.
-2. Ours: `cryodrgn2.train.abinit_homo` with its defaults. Wall time; median rotation error after global alignment
+2. Ours: `cryodrgn2.jobs.abinit_homo` with its defaults. Wall time; median rotation error after global alignment
    (and hand); FSC=0.5 resolution against the true map after aligning the map.
 3. Voxel backprojection with the *true* poses of the same images (`cryodrgn backproject_voxel`): FSC=0.5 resolution
    against the true map. Ours must be within 1.25x of it.
@@ -26,7 +26,7 @@ from common import run
 OURS = r'''
 import sys, time, json, torch
 torch.set_num_threads(int(sys.argv[4]))
-from cryodrgn2.train import abinit_homo
+from cryodrgn2.jobs import abinit_homo
 start = time.perf_counter()
 learn = abinit_homo(sys.argv[1], sys.argv[2], sys.argv[3], force=True, progress=False)
 print(json.dumps(dict(seconds=time.perf_counter() - start, epochs=[{k: v for k, v in r.items()} for r in learn.history])))
@@ -36,7 +36,7 @@ SCORE = r'''
 import sys, json, pickle, torch, numpy as np
 from cryodrgn2.io import read_poses, read_mrc
 from cryodrgn2.metrics import rotation_error, translation_error
-from cryodrgn2.train import compare_maps
+from cryodrgn2.jobs import compare_maps
 poses, true_poses, D, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 with open(poses, 'rb') as f: obj = pickle.load(f)
 rots = torch.as_tensor(np.asarray(obj[0] if isinstance(obj, tuple) else obj), dtype=torch.float32)[:n]

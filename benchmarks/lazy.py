@@ -1,7 +1,7 @@
 """Issue 7: training on a dataset larger than we want in memory. In memory vs read from disk (`lazy=True`).
 
 A stack of N images of D x D (default 50,000 of 128 x 128: 3.3 GB) is written to disk. For each mode a fresh process
-loads it (`cryodrgn2.train.load_data(..., lazy=False|True)`) and runs two epochs of the ab initio trainer: epoch 0
+loads it (`cryodrgn2.jobs.load_data(..., lazy=False|True)`) and runs two epochs of the ab initio trainer: epoch 0
 searches every image's pose and trains, epoch 1 only trains. Reported per mode: load time, search-and-train epoch,
 train-only epoch, and the process's peak resident memory (VmHWM).
 
@@ -19,7 +19,8 @@ CHILD = r'''
 import json, sys, time, torch
 from functools import partial
 torch.set_num_threads(int(sys.argv[3]))
-from cryodrgn2.train import load_data, Learner, PoseSearchCallback, PrefetchCallback
+from cryodrgn2.jobs import load_data
+from cryodrgn2.train import Learner, PoseSearchCallback, PrefetchCallback
 from cryodrgn2.models import HartleyMLP
 start = time.perf_counter()
 data = load_data(sys.argv[1], lazy=sys.argv[2] == 'lazy')

@@ -248,7 +248,7 @@ def _add_abinit_homo(sub):
     p.set_defaults(run=_run_abinit_homo)
 
 def _run_abinit_homo(args):
-    from cryodrgn2.train import abinit_homo
+    from cryodrgn2.jobs import abinit_homo
     abinit_homo(args.particles, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                 load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device,
                 bf16_search=args.bf16_search, classes=args.classes)
@@ -264,7 +264,7 @@ def _add_train_nn(sub):
     p.set_defaults(run=_run_train_nn)
 
 def _run_train_nn(args):
-    from cryodrgn2.train import train_nn
+    from cryodrgn2.jobs import train_nn
     train_nn(args.particles, args.poses, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
              load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device)
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/report.html')
@@ -282,7 +282,7 @@ def _add_evaluate(sub):
     p.set_defaults(run=_run_evaluate)
 
 def _run_evaluate(args):
-    from cryodrgn2.train import evaluate
+    from cryodrgn2.jobs import evaluate
     table = evaluate(args.poses, args.ref_poses, map=args.map, ref_map=args.ref_map, D=args.box, plot=args.plot)
     print(table.to_string(index=False))
 
@@ -302,7 +302,7 @@ def _add_demo(sub):
     p.set_defaults(run=_run_demo)
 
 def _run_demo(args):
-    from cryodrgn2.train import demo
+    from cryodrgn2.jobs import demo
     demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device, bf16_search=args.bf16_search,
          **({} if args.epochs is None else dict(epochs=args.epochs)))
 
@@ -323,7 +323,7 @@ def _add_abinit_het(sub):
     p.set_defaults(run=_run_abinit_het)
 
 def _run_abinit_het(args):
-    from cryodrgn2.vae import abinit_het
+    from cryodrgn2.jobs import abinit_het
     abinit_het(args.particles, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                load=args.load, seed=args.seed, ref=args.ref, force=args.force, beta=args.beta, device=args.device,
                bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs,
@@ -346,7 +346,7 @@ def _add_analyze(sub):
     p.set_defaults(run=_run_analyze)
 
 def _run_analyze(args):
-    from cryodrgn2.analysis import analyze
+    from cryodrgn2.jobs import analyze
     summary = analyze(args.outdir, pc=args.pc, ksample=args.ksample, epoch=args.epoch, n_points=args.n_points, color=args.color,
                       use_umap=not args.no_umap, device=args.device)
     print(f'wrote {summary.parent}: open {summary} in a browser')
@@ -362,7 +362,7 @@ def _add_eval_vol(sub):
     p.set_defaults(run=_run_eval_vol)
 
 def _run_eval_vol(args):
-    from cryodrgn2.analysis import eval_vol
+    from cryodrgn2.jobs import eval_vol
     eval_vol(args.outdir, args.z, args.out, epoch=args.epoch, device=args.device)
     print(f'wrote {args.out}')
 

@@ -28,7 +28,7 @@ def dataset(tmp_path_factory):
 
 
 def test_abinit_homo_tiny_end_to_end(dataset, tmp_path):
-    from cryodrgn2.train import abinit_homo
+    from cryodrgn2.jobs import abinit_homo
     out = tmp_path / 'run'
     learn = abinit_homo(dataset / 'particles.mrcs', dataset / 'ctf.pkl', out, epochs=3, ref=dataset / 'volume.mrc', **TINY)
     for name in ['reconstruct.mrc', 'reconstruct.2.mrc', 'poses.pkl', 'poses.2.pkl', 'weights.2.pt', 'config.yaml', 'run.log', 'report.html']:
@@ -49,7 +49,8 @@ def test_abinit_homo_tiny_end_to_end(dataset, tmp_path):
 CHILD = textwrap.dedent('''
     import sys, time, torch
     torch.set_num_threads(1)
-    from cryodrgn2.train import abinit_homo, Callback
+    from cryodrgn2.jobs import abinit_homo
+    from cryodrgn2.train import Callback
     data, out, epochs, load, hang = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] == 'hang'
     class HangMidEpoch(Callback):
         "Announce the middle of epoch 2, then wait to be killed."
