@@ -4,7 +4,7 @@
 
 # %% ../nbs/90_cli.ipynb #a065efdf
 from __future__ import annotations
-import argparse, os, sys
+import argparse, os, shlex, sys, traceback
 from pathlib import Path
 
 # %% auto #0
@@ -60,7 +60,7 @@ def _run_simulate(args):
                   seed=args.seed, batch_size=args.batch_size, state_coords=coords, force=args.force,
                   ctf=not args.no_ctf, defocus_range=tuple(args.defocus), max_shift_px=args.max_shift,
                   relion_project=args.relion_project, stack_size=args.stack_size, optics_amp_contrast=args.optics_amp_contrast,
-                  offset=args.offset, scale=args.scale)
+                  offset=args.offset, scale=args.scale, progress=sys.stderr.isatty())
     files = f'{RELION_JOB}/particles.star (stacks in {RELION_JOB}/Micrographs/)' if args.relion_project else 'particles.mrcs particles.star'
     print(f"wrote {args.n} images to {args.outdir}: {files} poses.pkl{'' if args.no_ctf else ' ctf.pkl'}{' coords.pkl' if coords else ''}")
 
@@ -79,6 +79,11 @@ def _run_show(args):
     print(f'wrote {dataset_report(args.folder, args.out)}: open it in a browser')
 
 # %% ../nbs/90_cli.ipynb #a7c1d0e2
+def _output(path, *inputs)->Path:
+    "An output file checked before any work: not a folder, not one of the inputs, in a writable folder (`runs.check_output_file`)."
+    from cryodrgn2.runs import check_output_file
+    return check_output_file(path, inputs)
+
 def _add_downsample(sub):
     p = sub.add_parser('downsample', help='downsample particles (or a map) to a smaller box by Fourier cropping',
                        description='Fourier-crop a particle set (.mrcs, .mrc, .star, .cs, .txt) or a 3-D map (.mrc) to box D, '
@@ -99,7 +104,7 @@ def _add_downsample(sub):
 
 def _run_downsample(args):
     from cryodrgn2.preprocess import downsample
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    _output(args.out, args.input, args.ind)
     print(downsample(args.input, args.out, args.D, datadir=args.datadir, ind=args.ind, batch_size=args.batch_size,
                      max_memory=args.max_memory << 20, chunk=args.chunk, pixel_size=args.pixel_size,
                      is_volume=True if args.is_vol else None, device=args.device or 'cpu'))
@@ -120,7 +125,7 @@ def _add_parse_ctf(sub):
 
 def _run_parse_ctf(args):
     from cryodrgn2.preprocess import parse_ctf
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    _output(args.out, args.input)
     print(parse_ctf(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir))
 
 def _add_parse_pose(sub):
@@ -133,7 +138,7 @@ def _add_parse_pose(sub):
 
 def _run_parse_pose(args):
     from cryodrgn2.preprocess import parse_pose
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    _output(args.out, args.input)
     print(parse_pose(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir,
                      key='alignments_class_0' if args.abinit else 'alignments3D'))
 
@@ -153,7 +158,7 @@ def _add_write_star(sub):
 
 def _run_write_star(args):
     from cryodrgn2.preprocess import export_star
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    _output(args.out, args.particles, args.poses, args.ctf, args.ind)
     print(export_star(args.particles, args.poses, args.out, ctf=args.ctf, ind=args.ind, datadir=args.datadir,
                       pixel_size=args.pixel_size))
 
@@ -205,6 +210,10 @@ def _add_job_args(p, epochs:int):
     p.add_argument('--ref', help='reference map (.mrc): the report shows the FSC to it')
     p.add_argument('--force', action='store_true', help='replace a previous run in OUTDIR')
     p.add_argument('--device', help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available)")
+    _add_quiet_arg(p)
+
+def _add_quiet_arg(p):
+    p.add_argument('-q', '--quiet', action='store_true', help='no progress output (bars on a terminal, a line every 30 s in a file)')
 
 def _add_bf16_arg(p):
     p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None,
@@ -226,14 +235,17 @@ def _add_align(sub):
     p.add_argument('--t-ngrid', type=_positive_int, default=14, help='shift grid points per axis (default: %(default)s)')
     p.add_argument('--batch-size', type=_positive_int, default=32, help='images searched at a time (default: %(default)s)')
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    _add_quiet_arg(p)
     p.set_defaults(run=_run_align)
 
 def _run_align(args):
     from cryodrgn2.pose import align
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    from cryodrgn2.runs import check_device
+    _output(args.out, args.particles, args.volume, args.ctf, args.ind)
     result = align(args.particles, args.volume, out=args.out, invert=not args.uninvert_data, **_data_kwargs(args), base_level=args.base_level,
                    keep=args.keep, base_keep=args.base_keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid,
-                   batch_size=args.batch_size, device=args.device)
+                   batch_size=args.batch_size, device=check_device(args.device or 'cpu'), progress=not args.quiet and sys.stderr.isatty(),
+                   verbose=not args.quiet)
     print(f'wrote {len(result.rots)} poses to {args.out}')
 
 def _add_abinit_homo(sub):
@@ -251,7 +263,7 @@ def _run_abinit_homo(args):
     from cryodrgn2.jobs import abinit_homo
     abinit_homo(args.particles, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                 load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device,
-                bf16_search=args.bf16_search, classes=args.classes)
+                bf16_search=args.bf16_search, classes=args.classes, progress=not args.quiet)
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html'
           + (f', {args.outdir}/classes.pkl' if args.classes > 1 else ''))
 
@@ -266,7 +278,7 @@ def _add_train_nn(sub):
 def _run_train_nn(args):
     from cryodrgn2.jobs import train_nn
     train_nn(args.particles, args.poses, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
-             load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device)
+             load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device, progress=not args.quiet)
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/report.html')
 
 def _add_evaluate(sub):
@@ -298,12 +310,13 @@ def _add_demo(sub):
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument('--force', action='store_true', help='replace an earlier demo in OUTDIR')
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CUDA if available)")
-    _add_bf16_arg(p)
+    _add_bf16_arg(p); _add_quiet_arg(p)
     p.set_defaults(run=_run_demo)
 
 def _run_demo(args):
     from cryodrgn2.jobs import demo
     demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device, bf16_search=args.bf16_search,
+         progress=not args.quiet,
          **({} if args.epochs is None else dict(epochs=args.epochs)))
 
 # %% ../nbs/90_cli.ipynb #458c9528
@@ -327,7 +340,7 @@ def _run_abinit_het(args):
     abinit_het(args.particles, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                load=args.load, seed=args.seed, ref=args.ref, force=args.force, beta=args.beta, device=args.device,
                bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs,
-               consensus_classes=args.consensus_classes)
+               consensus_classes=args.consensus_classes, progress=not args.quiet)
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
 
 def _add_analyze(sub):
@@ -378,13 +391,46 @@ def build_parser()->argparse.ArgumentParser:
     for add in _COMMANDS: add(sub)
     return parser
 
+def _next_step(args, argv:list[str])->str:
+    "After an interrupted job, the command that carries on, judged from what its folder holds."
+    from cryodrgn2.runs import run_files
+    from cryodrgn2.train import latest_checkpoint
+    outdir = Path(args.outdir)
+    if any(latest_checkpoint(d) is not None for d in (outdir, outdir / 'consensus')):
+        rest = [a for a in argv if a != '--force']
+        return 'resume with: ' + ' '.join(['cryodrgn2', *map(shlex.quote, rest), *([] if '--load' in rest else ['--load', 'latest'])])
+    again = argv if '--force' in argv or not run_files(outdir) else [*argv, '--force']
+    return 'nothing was saved; start again with: ' + ' '.join(['cryodrgn2', *map(shlex.quote, again)])
+
+def _failure(args, argv:list[str], error:BaseException)->int:
+    "Report a command's failure on stderr; returns the exit status (2: an anticipated error, 130/143: a signal, 1: a bug)."
+    from cryodrgn2.runs import Interrupted
+    from cryodrgn2.train import TrainingDiverged
+    say = lambda text: print(f'cryodrgn2 {args.command}: {text}', file=sys.stderr)
+    if isinstance(error, (Interrupted, KeyboardInterrupt)):
+        status = getattr(error, 'status', 130)
+        say(f"{error or 'interrupted'}" + (f"; {_next_step(args, argv)}" if hasattr(args, 'load') else ''))
+        return status
+    if isinstance(error, TrainingDiverged):
+        say(f"error: {error}. Check the images (blank or empty stacks, the contrast: --uninvert-data, the CTF), or resume "
+            f"from the last checkpoint with another --seed")
+        return 2
+    if isinstance(error, (ValueError, OSError, EOFError)):  # DataError is a ValueError; OSError: files, permissions, disk full
+        say(f"error: {error}")
+        return 2
+    traceback.print_exception(error)
+    log = Path(args.outdir) / 'run.log' if getattr(args, 'outdir', None) else None
+    say(f"unexpected error ({type(error).__name__}): a bug, please report it with the lines above"
+        + (f" and {log}" if log is not None and log.is_file() else ''))
+    return 1
+
 def main(argv:list[str]|None=None)->int:
-    "Run a `cryodrgn2` command; input errors print one line and exit with status 2."
+    "Run a `cryodrgn2` command; anticipated errors print one line and exit with status 2, signals with 128 + signal."
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try: args.run(args); status = 0
-    except (ValueError, FileNotFoundError, FileExistsError) as e:  # DataError is a ValueError
-        print(f'cryodrgn2 {args.command}: error: {e}', file=sys.stderr)
-        status = 2
+    except Exception as e: status = _failure(args, argv, e)
+    except KeyboardInterrupt as e: status = _failure(args, argv, e)
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:  # a torchrun worker: leave without the teardown that can abort it
         from cryodrgn2.distributed import end_process
         end_process(status)

@@ -108,11 +108,15 @@ def sample_indices(n:int, # images in the data
 def estimate_normalisation(images, # (N,D,D) tensor, or a `ParticleSource` (anything indexable by an index array)
                            window:float|None=None, # inner radius of the soft window (e.g. 0.85); None: none
                            n_sample:int=1000, # images the scale is estimated on
+                           name=None, # the file named in errors (default: a `ParticleSource`'s own)
                           )->Normalisation:
     "The `Normalisation` of a dataset, its scale estimated on a sample of images."
     unscaled = Normalisation(1.0, window)
     sample = unscaled(torch.as_tensor(images[sample_indices(len(images), n_sample)], dtype=torch.float32))
-    return Normalisation(ht2_center(sample).std().item(), window)
+    scale = ht2_center(sample).std().item()
+    if not scale > 0: raise DataError(name or getattr(images, 'source', 'images'), "carry no signal (each image is constant once its background "
+                                      "mean is removed): a blank or empty stack?")
+    return Normalisation(scale, window)
 
 # %% ../nbs/03b_data.ipynb #44d36d43
 class NormalisedImages:

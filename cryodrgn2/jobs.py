@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_jobs.ipynb #1b201069
 from __future__ import annotations
-import os, pickle
+import os, pickle, sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,36 +20,39 @@ from .models import HartleyMLP, fast_bf16
 from .viz import training_figure, fsc_plot, image_gallery, write_html
 from .train import (Callback, Learner, Particles, prepare_particles, CheckpointCallback, NanGuardCallback, SnapshotCallback,
                              LogCallback, MonitorCallback, PrefetchCallback, ProgressCallback, FrequencyRampCallback, PoseSearchCallback,
-                             ResetCallback, TrainingDiverged, latest_checkpoint, launched_rank)
+                             ResetCallback, ProgressLineCallback, latest_checkpoint, launched_rank, in_jupyter)
 from .classes import ClassMaps, ClassCallback, ClassSearchCallback
 from .vae import (HetVAE, VAECallback, LatentPoseSearchCallback, LatentSnapshotCallback, LatentMonitorCallback, encode_all,
                            write_latents, read_latents, latent_figure, latent_scatter, pca)
 from .analysis import pc_traversal, kmeans, nearest_images, umap_embedding, volumes_at, explorer_figure
 from .distributed import init_distributed, wait_for_processes, DistributedCallback
 from .simulate import phantom, write_dataset
+from .runs import (RunFolder, StopCallback, check_device, check_output_file, data_fingerprint, fingerprint_indices,
+                            fingerprint_differences, array_digest, plain_config)
 
 # %% auto #0
-__all__ = ['HET_SCHEDULES', 'prepare_outdir', 'load_data', 'memory_bytes', 'compare_maps', 'write_report', 'abinit_homo',
-           'train_nn', 'evaluate', 'demo', 'consensus_poses', 'abinit_het', 'HetRun', 'load_run', 'eval_vol', 'analyze']
+__all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'load_data', 'memory_bytes', 'compare_maps',
+           'write_report', 'abinit_homo', 'train_nn', 'evaluate', 'demo', 'consensus_poses', 'abinit_het', 'HetRun',
+           'load_run', 'eval_vol', 'analyze']
 
 # %% ../nbs/17_jobs.ipynb #2bf5302d
-_RUN_FILES = ('config.yaml', 'run.log', 'report.html', 'reconstruct.mrc', 'poses.pkl')
-_RUN_PATTERNS = ('weights.*.pt', 'poses.*.pkl', 'reconstruct.*.mrc')
+def progress_callbacks(progress:bool, # False: no progress output
+                      )->list[Callback]:
+    "Bars on a terminal or in Jupyter; plain lines every 30 s where the output goes to a file; nothing if not `progress`."
+    if not progress: return []
+    return [ProgressCallback()] if in_jupyter() or sys.stderr.isatty() else [ProgressLineCallback()]
 
-def prepare_outdir(outdir, # output folder
-                   force:bool=False, # delete a previous run's files
-                   resume:bool=False, # continue the run in the folder
-                  )->Path:
-    "Create the output folder; refuse to overwrite a previous run unless resuming it or forced."
-    outdir = Path(outdir)
-    if launched_rank() > 0: return outdir  # a torchrun worker: rank 0 owns the folder
-    if outdir.exists() and not outdir.is_dir(): raise FileExistsError(f"{outdir}: exists and is not a folder")
-    old = [outdir / n for n in _RUN_FILES if (outdir / n).exists()] + sorted(p for pat in _RUN_PATTERNS for p in outdir.glob(pat))
-    if old and not resume:
-        if not force: raise FileExistsError(f"{outdir}: already holds a run ({old[0].name}); resume it with --load, or replace it with --force")
-        for path in old: path.unlink()
-    outdir.mkdir(parents=True, exist_ok=True)
-    return outdir
+class CommitCallback(Callback):
+    "Once the run has saved a checkpoint, delete the run it replaces (`runs.RunFolder.commit`)."
+    order = 21  # after CheckpointCallback
+    def __init__(self, run:RunFolder): self.run = run
+    def after_epoch(self, learn): self.run.commit()
+
+def job_device(device=None, # 'cpu', 'cuda', 'cuda:1', ...; None: CUDA if available
+              ):
+    "A job's device, checked before any work (`runs.check_device`); under torchrun None is left for the process group."
+    if device is None and int(os.environ.get('WORLD_SIZE', '1')) > 1: return None
+    return check_device(device)
 
 # %% ../nbs/17_jobs.ipynb #b4b7bd9e
 def load_data(particles, # .mrcs/.star/.cs/.txt
@@ -61,12 +64,14 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
               pixel_size:float|None=None, # A per pixel of the stack: overrides the CTF table and headers (`data.stack_pixel_size`)
               window:float|None=None, # soft real-space window (`data.Normalisation`, e.g. 0.85); None: none
              )->Particles:
-    "Read a job's particles and CTF (`data.read_inputs`), into memory or lazily, normalised; `notes` says what was decided."
+    "Read a job's particles and CTF (`data.read_inputs`), into memory or lazily, normalised; `notes` says what was decided, `fingerprint` what they are (`runs.data_fingerprint`)."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
     source = inputs.source
     if lazy is None: lazy = len(source) * source.D ** 2 * 4 > memory_bytes() / 4
     data = prepare_particles(source, inputs.ctf_params, pixel_size=inputs.pixel_size, lazy=lazy, window=window)
     data.pixel_size_recorded = inputs.pixel_size is not None
+    data.fingerprint = data_fingerprint(source.images(fingerprint_indices(len(source))), len(source), inputs.pixel_size, inputs.ctf_params,
+                                        settings=dict(invert=invert, window=window), files=dict(particles=particles, ctf=ctf, ind=ind, datadir=datadir))
     data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
     return data
 
@@ -74,13 +79,6 @@ def memory_bytes()->int:
     "Physical memory of this machine (bytes; 16 GiB where the OS does not say)."
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     except (ValueError, OSError, AttributeError): return 16 * 2 ** 30
-
-def _plain(value):
-    "A config value as plain YAML data."
-    if isinstance(value, dict): return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)): return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None: return value
-    return str(value)
 
 def _read_map(path, D:int|None=None)->tuple[Tensor, float|None]: # (D,D,D) map, pixel size (A; None if the header has none)
     "A cubic map from an .mrc file (of box D if given), or DataError."
@@ -127,40 +125,40 @@ def write_report(path, # .html file
     return summary
 
 # %% ../nbs/17_jobs.ipynb #245ef04e
-def _run_job(job:str, data:Particles, outdir:Path, config:dict, cbs:list, epochs:int, load, seed:int, make_model:Callable,
-             lr:float, batch_size:int, device, progress:bool, rots=None, shift_px=None, band_limit=None, ref=None, write_pose_files=True)->Learner:
+def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epochs:int, checkpoint:Path|None, seed:int,
+             make_model:Callable, lr:float, batch_size:int, device, progress:bool, rots=None, shift_px=None, band_limit=None, ref=None,
+             write_pose_files=True)->Learner:
     "Train with the job's callbacks plus the standard ones, then write the final map, poses and report."
-    distributed, main = int(os.environ.get('WORLD_SIZE', '1')) > 1, launched_rank() == 0
+    distributed, main, outdir = int(os.environ.get('WORLD_SIZE', '1')) > 1, launched_rank() == 0, run.outdir
     if distributed:  # launched by torchrun: join the process group; the images are shared out, rank 0 writes
         device = init_distributed() if device is None else device
         cbs = [DistributedCallback(), *cbs]
-    checkpoints, log = CheckpointCallback(outdir), LogCallback(outdir / 'run.log')
-    cbs = [*cbs, NanGuardCallback(checkpoints=checkpoints), SnapshotCallback(outdir, poses=write_pose_files), checkpoints, log,
-           MonitorCallback(), PrefetchCallback(), *([ProgressCallback()] if progress else [])]
-    learn = Learner(make_model, data, rots, shift_px, cbs, lr, batch_size, band_limit, seed, device)
-    if load is not None:
-        path = latest_checkpoint(outdir) if load == 'latest' else Path(load)
-        if path is None: raise DataError(outdir, "no checkpoint weights.<epoch>.pt to resume from")
-        learn.load(path)
     ref_vol, ref_apix = (None, None) if ref is None else _read_map(ref, data.D)
     if ref is not None: check_map_pixel_size(ref, ref_apix, data.pixel_size if data.pixel_size_recorded else None)
-    if main:
-        (outdir / 'config.yaml').write_text(yaml.safe_dump(_plain(config), sort_keys=False))
-        log.write(f"{job}: {len(data)} images of {data.D}x{data.D} px, {data.pixel_size:g} A/px" + (f"; resuming from {path}" if load else '')
-                  + (f"; {os.environ['WORLD_SIZE']} processes" if distributed else ''))
-        for note in data.notes: log.write(f"data: {note}")
-    try: learn.fit(epochs)
-    except TrainingDiverged as e:
-        if main: log.write(f"stopped: {e}")
-        raise
+    if checkpoint is not None: run.check_same_data(config['fingerprint'])
+    checkpoints = CheckpointCallback(outdir)
+    cbs = [*cbs, StopCallback(run.stop), NanGuardCallback(checkpoints=checkpoints), SnapshotCallback(outdir, poses=write_pose_files),
+           checkpoints, CommitCallback(run), LogCallback(outdir / 'run.log'), MonitorCallback(), PrefetchCallback(), *progress_callbacks(progress)]
+    learn = Learner(make_model, data, rots, shift_px, cbs, lr, batch_size, band_limit, seed, device)
+    if checkpoint is not None: learn.load(checkpoint)
+    if not run.begun: run.begin(config, learn.device)
+    run.log(f"{job}: {len(data)} images of {data.D}x{data.D} px, {data.pixel_size:g} A/px" + (f"; resuming from {checkpoint}" if checkpoint else '')
+            + (f"; {os.environ['WORLD_SIZE']} processes" if distributed else ''))
+    for note in data.notes: run.log(f"data: {note}")
+    learn.fit(epochs)
     if main:
         vol = learn.volume()
         write_mrc(outdir / 'reconstruct.mrc', vol, data.pixel_size)
         if write_pose_files: write_poses(outdir / 'poses.pkl', learn.rots, learn.shift_px, data.D)
         summary = write_report(outdir / 'report.html', learn, vol, f'cryodrgn2 {job}: {outdir.name}', ref_vol)
-        log.write('done: ' + ', '.join(f'{k} {v}' for k, v in summary.items()))
+        run.log('done: ' + ', '.join(f'{k} {v}' for k, v in summary.items()))
     if distributed: wait_for_processes()  # the group stays: abinit-het runs a second job in it; the process leaves at its end
     return learn
+
+def _job_config(job:str, arguments:dict, data:Particles|None=None)->dict:
+    "What config.yaml records: the job, its arguments (callbacks left out) and, once read, the data's fingerprint."
+    config = {'job': job, **{k: v for k, v in arguments.items() if k != 'cbs'}}
+    return config if data is None else {**config, 'fingerprint': data.fingerprint}
 
 def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
@@ -170,7 +168,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
                 seed:int=0, # random seed
                 ref=None, # reference map (.mrc) for an FSC in the report
-                force:bool=False, # replace a previous run in `outdir`
+                force:bool=False, # replace a previous run in `outdir` (kept aside until this one saves a checkpoint)
                 datadir=None, # folder of the stacks named by a .star/.cs
                 lazy:bool|None=None, # keep images on disk (None: if they would fill over a quarter of the memory)
                 ind=None, # cryoDRGN index .pkl (or array): the images to use
@@ -186,24 +184,26 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 class_balance_searches:int=2, # with classes: the first search epochs split the images evenly between them
                 device=None, # default: CUDA if available
                 bf16_search:bool|None=None, # evaluate the network in bfloat16 for pose search; None: where native (`models.fast_bf16`)
-                progress:bool=True, # progress bars
+                progress:bool=True, # progress bars (plain lines where the output is a file)
                 cbs:Iterable[Callback]=(), # extra callbacks
                )->Learner:
     "Ab initio reconstruction of one structure (or of `classes` structures): maps and every image's pose from the images alone."
     if classes < 1: raise ValueError(f"classes must be >= 1, got {classes}")
+    arguments, device = dict(locals()), job_device(device)
     bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
-    config = {k: v for k, v in dict(job='abinit-homo', **locals()).items() if k != 'cbs'}
-    outdir = prepare_outdir(outdir, force, resume=load is not None)
-    data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
-    make_model, searcher = partial(HartleyMLP, data.D, hidden, layers), PoseSearchCallback
-    if classes > 1:
-        make_model, cbs = partial(ClassMaps, make_model, classes), [ClassCallback(classes, outdir), *cbs]
-        searcher = partial(ClassSearchCallback, balance_searches=class_balance_searches)
-    cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs),
-           searcher(search_every, search_start, search_warmup, search_chunk, l_min=l_start, base_level=base_level,
-                    iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
-           ResetCallback(reset_epochs), *cbs]
-    return _run_job('abinit-homo', data, outdir, config, cbs, epochs, load, seed, make_model, lr, batch_size, device, progress, ref=ref)
+    with RunFolder(outdir, force, load is not None, [particles, ctf, ref, ind, load], launched_rank() == 0) as run:
+        checkpoint = run.checkpoint(load, epochs)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
+        make_model, searcher = partial(HartleyMLP, data.D, hidden, layers), PoseSearchCallback
+        if classes > 1:
+            make_model, cbs = partial(ClassMaps, make_model, classes), [ClassCallback(classes, run.outdir), *cbs]
+            searcher = partial(ClassSearchCallback, balance_searches=class_balance_searches)
+        cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs),
+               searcher(search_every, search_start, search_warmup, search_chunk, l_min=l_start, base_level=base_level,
+                        iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
+               ResetCallback(reset_epochs), *cbs]
+        return _run_job('abinit-homo', data, run, _job_config('abinit-homo', arguments, data), cbs, epochs, checkpoint, seed, make_model,
+                        lr, batch_size, device, progress, ref=ref)
 
 def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              poses, # cryoDRGN pose .pkl (rots, trans)
@@ -218,13 +218,16 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              cbs:Iterable[Callback]=(), # extra callbacks
             )->Learner:
     "Train the network on images at known, fixed poses (cryoDRGN's train_nn)."
-    config = {k: v for k, v in dict(job='train-nn', **locals()).items() if k != 'cbs'}
-    outdir = prepare_outdir(outdir, force, resume=load is not None)
-    data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
-    rots, shift_px = read_poses(poses, data.D)
-    check_counts(**{str(particles): len(data), str(poses): len(rots)})
-    return _run_job('train-nn', data, outdir, config, list(cbs), epochs, load, seed, partial(HartleyMLP, data.D, hidden, layers),
-                    lr, batch_size, device, progress, rots, shift_px, band_limit, ref, write_pose_files=False)
+    arguments, device = dict(locals()), job_device(device)
+    with RunFolder(outdir, force, load is not None, [particles, poses, ctf, ref, ind, load], launched_rank() == 0) as run:
+        checkpoint = run.checkpoint(load, epochs)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
+        rots, shift_px = read_poses(poses, data.D)
+        check_counts(**{str(particles): len(data), str(poses): len(rots)})
+        data.fingerprint['poses'] = array_digest(rots, shift_px)
+        return _run_job('train-nn', data, run, _job_config('train-nn', arguments, data), list(cbs), epochs, checkpoint, seed,
+                        partial(HartleyMLP, data.D, hidden, layers), lr, batch_size, device, progress, rots, shift_px, band_limit, ref,
+                        write_pose_files=False)
 
 # %% ../nbs/17_jobs.ipynb #d25e58fc
 def evaluate(poses, # estimated poses, cryoDRGN .pkl
@@ -299,14 +302,18 @@ HET_SCHEDULES = {  # `abinit_het`'s defaults, by where the VAE's poses start
     'random': dict(ramp_epochs=6, search_start=1, search_warmup=2, reset_epochs=(4,), base_level=2, iters=4)}   # the homogeneous schedule
 
 def consensus_poses(outdir, # the consensus run's folder
-                    D:int, # box size
+                    data:Particles, # the job's data (`load_data`): its box and fingerprint
                     particles, ctf=None, # as `abinit_homo`
                     force:bool=False, # redo the run even if it finished
                     **homo_kwargs, # passed to `abinit_homo` (epochs, invert, seed, ...)
                    )->tuple[Tensor, Tensor]: # (N,3,3) rotations, (N,2) shifts (pixels)
-    "Poses of a homogeneous ab initio run in `outdir`: read if it finished (its `poses.pkl`), resumed if interrupted, else run."
+    "Poses of a homogeneous ab initio run in `outdir`: read if it finished on the same data, resumed if interrupted, else run."
     outdir = Path(outdir)
-    if (outdir / 'poses.pkl').exists() and not force: return read_poses(outdir / 'poses.pkl', D)
+    if (outdir / 'poses.pkl').exists() and not force:
+        config = yaml.safe_load((outdir / 'config.yaml').read_text()) if (outdir / 'config.yaml').is_file() else {}
+        diffs = fingerprint_differences(config['fingerprint'], data.fingerprint) if (config or {}).get('fingerprint') else []
+        if diffs: raise DataError(outdir, f"holds a consensus of other data ({'; '.join(diffs)}); delete it, or replace the whole run with --force")
+        return read_poses(outdir / 'poses.pkl', data.D)
     resume = not force and latest_checkpoint(outdir) is not None
     learn = abinit_homo(particles, ctf, outdir, load='latest' if resume else None, force=force, **homo_kwargs)
     return learn.rots, learn.shift_px
@@ -345,34 +352,46 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                cbs:Iterable=(), # extra callbacks
               ):
     "Heterogeneous ab initio reconstruction: a VAE over maps, every image's pose and latent, from the images alone."
+    arguments, device = dict(locals()), job_device(device)
     bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
     given = dict(ramp_epochs=ramp_epochs, search_start=search_start, search_warmup=search_warmup, reset_epochs=reset_epochs,
                  base_level=base_level, iters=iters)
     s = {**HET_SCHEDULES['consensus' if consensus_epochs > 0 else 'random'], **{k: v for k, v in given.items() if v is not None}}
-    config = {**{k: v for k, v in dict(job='abinit-het', **locals()).items() if k not in ('cbs', 'given', 's')}, **s}
-    outdir = prepare_outdir(outdir, force, resume=load is not None)
-    data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
-    rots = shift_px = None
-    if consensus_epochs > 0:
-        rots, shift_px = consensus_poses(outdir / 'consensus', data.D, particles, ctf, epochs=consensus_epochs, invert=invert, seed=seed,
-                                         ref=ref, force=force, datadir=datadir, lazy=lazy, ind=ind, pixel_size=pixel_size, window=window,
-                                         hidden=hidden, layers=layers, lr=lr,
-                                         batch_size=batch_size, l_start=l_start, l_end=l_end, device=device, bf16_search=bf16_search,
-                                         progress=progress, **{'classes': consensus_classes, **(consensus_kwargs or {})})
-    config.update(D=data.D, pixel_size=data.pixel_size, scale=data.scale)
-    cbs = [VAECallback(beta), FrequencyRampCallback(l_start, l_end, s['ramp_epochs']),
-           LatentPoseSearchCallback(search_every, s['search_start'], s['search_warmup'], search_chunk, l_min=l_start, group=search_group,
-                                    local=consensus_epochs > 0, base_level=s['base_level'], iters=s['iters'], keep=keep, t_extent=t_extent,
-                                    t_ngrid=t_ngrid, bf16=bf16_search),
-           ResetCallback(s['reset_epochs']), LatentSnapshotCallback(outdir), LatentMonitorCallback(), *cbs]
-    make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
-    learn = _run_job('abinit-het', data, outdir, config, cbs, epochs, load, seed, make_model, lr, batch_size, device, progress,
-                     rots=rots, shift_px=shift_px, ref=ref)
-    if learn.z_mu is None: learn.z_mu, learn.z_logvar = encode_all(learn.model, data.images, learn.shift_px, data.ctf_params)  # resumed with no epoch left
-    if launched_rank() == 0:
-        write_latents(outdir / 'z.pkl', learn.z_mu, learn.z_logvar)
-        _append_to_report(outdir / 'report.html', latent_figure(learn.z_mu, title='latent space (PCA of the final means)'))
-    return learn
+    with RunFolder(outdir, force, load is not None, [particles, ctf, ref, ind, load], launched_rank() == 0) as run:
+        checkpoint = _het_checkpoint(run, load, epochs, consensus_epochs)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
+        config = {**_job_config('abinit-het', arguments, data), **s, 'D': data.D, 'pixel_size': data.pixel_size, 'scale': data.scale}
+        if load is not None: run.check_same_data(data.fingerprint)
+        run.begin(config, device)  # before the consensus: a run replaced with --force (and its consensus/) is set aside first
+        rots = shift_px = None
+        if consensus_epochs > 0:
+            rots, shift_px = consensus_poses(run.outdir / 'consensus', data, particles, ctf, epochs=consensus_epochs, invert=invert, seed=seed,
+                                             ref=ref, datadir=datadir, lazy=lazy, ind=ind, pixel_size=pixel_size, window=window,
+                                             hidden=hidden, layers=layers, lr=lr, batch_size=batch_size, l_start=l_start, l_end=l_end,
+                                             device=device, bf16_search=bf16_search, progress=progress,
+                                             **{'classes': consensus_classes, **(consensus_kwargs or {})})
+        cbs = [VAECallback(beta), FrequencyRampCallback(l_start, l_end, s['ramp_epochs']),
+               LatentPoseSearchCallback(search_every, s['search_start'], s['search_warmup'], search_chunk, l_min=l_start, group=search_group,
+                                        local=consensus_epochs > 0, base_level=s['base_level'], iters=s['iters'], keep=keep, t_extent=t_extent,
+                                        t_ngrid=t_ngrid, bf16=bf16_search),
+               ResetCallback(s['reset_epochs']), LatentSnapshotCallback(run.outdir), LatentMonitorCallback(), *cbs]
+        make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
+        learn = _run_job('abinit-het', data, run, config, cbs, epochs, checkpoint, seed, make_model, lr, batch_size, device, progress,
+                         rots=rots, shift_px=shift_px, ref=ref)
+        if learn.z_mu is None: learn.z_mu, learn.z_logvar = encode_all(learn.model, data.images, learn.shift_px, data.ctf_params)  # resumed with no epoch left
+        if launched_rank() == 0:
+            write_latents(run.outdir / 'z.pkl', learn.z_mu, learn.z_logvar)
+            _append_to_report(run.outdir / 'report.html', latent_figure(learn.z_mu, title='latent space (PCA of the final means)'))
+        return learn
+
+def _het_checkpoint(run:RunFolder, load, epochs:int, consensus_epochs:int)->Path|None:
+    "The VAE checkpoint to resume; with `load='latest'` and none yet, the consensus alone may resume (it checks its own)."
+    if load != 'latest' or latest_checkpoint(run.outdir) is not None: return run.checkpoint(load, epochs)
+    consensus = run.outdir / 'consensus'
+    if consensus_epochs == 0 or not ((consensus / 'poses.pkl').exists() or latest_checkpoint(consensus) is not None):
+        raise DataError(run.outdir, "no checkpoint weights.<epoch>.pt to resume from (of the VAE or of its consensus/); run without --load to start")
+    run.notes.append("no VAE checkpoint yet: the consensus resumes (or is reused), then the VAE starts")
+    return None
 
 def _append_to_report(path:Path, fig):
     "Add a figure at the end of an HTML report written by `write_report` (plotly.js is already inline there)."
@@ -420,12 +439,12 @@ def eval_vol(outdir, # an abinit-het output folder
              out, # output .mrc
              epoch:int|None=None, device=None)->Tensor: # (D,D,D) the map written
     "Write the map at given latent coordinates."
-    run = load_run(outdir, epoch, device)
+    check_output_file(out, inputs=[Path(outdir) / 'config.yaml'])
+    run = load_run(outdir, epoch, device if device is None else check_device(device))
     z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1)
     if len(z) != run.model.zdim: raise ValueError(f"{len(z)} latent coordinates given but the model's zdim is {run.model.zdim}")
     if not torch.isfinite(z).all(): raise ValueError(f"latent coordinates must be finite numbers, got {z.tolist()}")
     vol = run.volumes(z[None])[0]
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_mrc(out, vol, run.pixel_size)
     return vol
 
@@ -451,16 +470,17 @@ def analyze(outdir, # an abinit-het output folder
             use_umap:bool=True, # embed with UMAP when umap-learn is installed
             seed:int=0, device=None)->Path: # the summary .html
     "Latent-space analysis of a heterogeneous run: PCA, UMAP, k-means, maps along PCs and at cluster centres, HTML summary."
-    run = load_run(outdir, epoch, device)
+    run = load_run(outdir, epoch, device if device is None else check_device(device))
     out = run.outdir / f'analyze.{run.epoch}'
     z = run.z
+    if pc > z.shape[1]: raise ValueError(f"--pc {pc}: the latent space has {z.shape[1]} dimensions, so at most {z.shape[1]} components")
+    if ksample > len(z): raise ValueError(f"--ksample {ksample}: more clusters than the run's {len(z)} images")
     proj, _, _, ratio = pca(z)
-    pc = min(pc, z.shape[1])
     values = None if color is None else _read_color(color, len(z))
     figures, notes = [], [f'{len(z)} images, zdim {z.shape[1]}, epoch {run.epoch}; explained variance ratio of the PCs: '
                           + ', '.join(f'{100 * r:.1f}%' for r in ratio.tolist())]
     xy, axes = (proj[:, :2], ('PC1', 'PC2')) if z.shape[1] > 1 else (torch.cat([proj, torch.zeros_like(proj)], 1), ('PC1', ''))
-    labels, centres = kmeans(z, min(ksample, len(z)), seed=seed)
+    labels, centres = kmeans(z, ksample, seed=seed)
     figures.append(('PCA, coloured by k-means cluster', latent_scatter(xy, labels.numpy(), f'k-means, k={len(centres)}', axes, discrete=True)))
     if values is not None: figures.append((f'PCA, coloured by {Path(color).name}', latent_scatter(xy, values, Path(color).name, axes)))
     embedding = umap_embedding(z, seed) if use_umap and len(z) > 15 else None

@@ -327,6 +327,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           batch_size:int=32, # images searched at a time
           device=None, # 'cpu', 'cuda', ...; default CPU
           progress:bool=True, # show a progress bar
+          verbose:bool=True, # print what was decided about the data (CTF, pixel size, selection) on stderr
           datadir=None, # folder the stack names of a .star/.cs are relative to (e.g. the RELION project)
           ind=None, # cryoDRGN index .pkl (or array): the images to align
           pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
@@ -338,7 +339,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
     if tuple(vol.shape) != (D,) * 3:
         raise DataError(volume, f"map is {'x'.join(map(str, vol.shape))} but the particles are {D}x{D}: resample one to match")
     check_map_pixel_size(volume, map_apix, inputs.pixel_size)
-    if progress:
+    if verbose:
         for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')

@@ -204,12 +204,13 @@ def write_dataset(outdir:str|Path, volumes:Tensor|Sequence[Tensor], n:int, snr:f
     "Simulate a particle stack and write it with its poses, CTF and a RELION star file (flat, or as a RELION project)."
     from cryodrgn2.io import write_poses, write_ctf, write_relion_star, write_mrc
     outdir = Path(outdir)
+    if not pixel_size > 0: raise ValueError(f"pixel_size must be > 0, got {pixel_size}")
     if optics_amp_contrast is not None and not relion_project: raise ValueError("optics_amp_contrast needs relion_project=True")
     n_groups = 1 if optics_amp_contrast is None else len(optics_amp_contrast)
     layout = relion_stack_layout(n, stack_size, n_groups) if relion_project else [StackFile('particles.mrcs', 0, n, 0)]
     star = f'{RELION_JOB}/particles.star' if relion_project else 'particles.star'
     if not force and any((outdir / p).exists() for p in ('particles.mrcs', star)):
-        raise FileExistsError(f"{outdir}: already holds a dataset ({star}); use force=True / --force to overwrite")
+        raise FileExistsError(f"{outdir}: already holds a dataset ({star}); replace it with --force (force=True in Python)")
     volumes = [volumes] if torch.is_tensor(volumes) and volumes.dim() == 3 else list(volumes)
     D = volumes[0].shape[-1]
     plan = plan_simulation(n, D, pixel_size, n_states=len(volumes), seed=seed, **plan_kwargs)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_train.ipynb #c0979b29
 from __future__ import annotations
-import math, os, time
+import math, os, sys, time
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -31,8 +31,9 @@ __all__ = ['Particles', 'ImagesOnDisk', 'prepare_particles', 'slice_loss', 'Canc
            'CancelBatchException', 'Callback', 'run_cbs', 'default_device', 'Learner', 'CheckpointCallback',
            'latest_checkpoint', 'PrefetchCallback', 'FrequencyRampCallback', 'centre_offset', 'recentre_shifts',
            'ResetCallback', 'TrainingDiverged', 'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback',
-           'ProgressCallback', 'format_record', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
-           'launched_rank', 'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
+           'ProgressCallback', 'ProgressLineCallback', 'format_record', 'append_log', 'LogCallback', 'in_jupyter',
+           'MonitorCallback', 'SnapshotCallback', 'launched_rank', 'last_layer_grad_norm', 'active_units',
+           'RandomPosesCallback']
 
 # %% ../nbs/12_train.ipynb #f674a5bf
 @dataclass
@@ -95,7 +96,7 @@ def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
     if ctf_params is not None:
         ctf_params = torch.as_tensor(np.asarray(ctf_params), dtype=torch.float32)
         if len(ctf_params) != len(images): raise ValueError(f"{len(ctf_params)} CTF rows for {len(images)} images")
-    normalisation = estimate_normalisation(source if lazy else images, window, n_scale)
+    normalisation = estimate_normalisation(source if lazy else images, window, n_scale, name=None if source is None else source.source)
     images = ImagesOnDisk(source, normalisation, workers) if lazy else normalisation(images)
     return Particles(images, ctf_params, normalisation.scale, float(pixel_size or 1.0), window=window)
 
@@ -401,6 +402,21 @@ class ProgressCallback(Callback):
         for bar in (getattr(self, 'batches', None), getattr(self, 'epochs', None)):
             if bar is not None: bar.close()
 
+class ProgressLineCallback(Callback):
+    "Plain progress lines (no cursor codes), at most one every `every_s` seconds: for logs and cluster job output."
+    order = 30
+    def __init__(self, every_s:float=30., # seconds between lines
+                 stream=None): # file-like; default sys.stderr
+        self.every_s, self.stream = every_s, stream
+    def before_epoch(self, learn): self.start = self.last = time.perf_counter()
+    def after_batch(self, learn):
+        now = time.perf_counter()
+        if now - self.last < self.every_s: return
+        done, total, rate = learn.iter + 1, len(learn.batches), (learn.iter + 1) / (now - self.start)
+        print(f"epoch {learn.epoch}/{learn.n_epochs - 1}: batch {done}/{total} ({100 * done / total:.0f}%), {rate:.2f} batch/s, "
+              f"{(total - done) / rate:.0f} s left in the epoch, loss {learn.loss.item():.4f}", file=self.stream or sys.stderr, flush=True)
+        self.last = now
+
 def format_record(record:dict)->str:
     "One line describing an epoch's record."
     line = f"epoch {record['epoch']:3d}  L {record['band_limit']:2d}  loss {record['loss']:.5f}  {record['seconds']:6.1f} s"
@@ -409,15 +425,20 @@ def format_record(record:dict)->str:
     if record.get('reset'): line += '  (model reset)'
     return line
 
+def append_log(path, # log file
+               line:str): # one line of text
+    "Append a time-stamped line to a log file."
+    with open(path, 'a') as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
+
 class LogCallback(Callback):
     "Append one line per epoch (and the start and end of each fit) to a log file."
     order = 25
     def __init__(self, path): self.path = Path(path)
-    def write(self, line:str):
-        with open(self.path, 'a') as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
+    def write(self, line:str): append_log(self.path, line)
     def before_fit(self, learn): self.write(f"fit: epochs {learn.epoch + 1}..{learn.n_epochs - 1}, {len(learn.data)} images, device {learn.device}")
     def after_epoch(self, learn): self.write(format_record(learn.record))
-    def after_fit(self, learn): self.write(f"fit ended after epoch {learn.epoch}")
+    def after_fit(self, learn):
+        self.write(f"fit ended; last complete epoch {learn.history[-1]['epoch']}" if learn.history else "fit ended before its first epoch was complete")
 
 # %% ../nbs/12_train.ipynb #068eac04
 def in_jupyter()->bool:

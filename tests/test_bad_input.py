@@ -32,6 +32,8 @@ def data(tmp_path_factory):
     mrcfile.write(b / 'vol48.mrc', np.zeros((48, 48, 48), np.float32))
     (b / 'missing_stack.star').write_text((ok / 'particles.star').read_text().replace('particles.mrcs', 'nothere.mrcs'))
     (root / 'old_run').mkdir(); (root / 'old_run' / 'config.yaml').write_text('job: abinit-homo\n')
+    (root / 'done5').mkdir(); (root / 'done5' / 'weights.4.pt').write_bytes(b'')  # a run with 5 epochs done (only the name is read)
+    mrcfile.write(b / 'blank.mrcs', np.zeros((20, 32, 32), np.float32), voxel_size=3.0)
     dump('poses_px.pkl', (rots, trans * 32))  # translations in pixels, not fractions of the box
     dump('poses_dict.pkl', {'rots': rots, 'trans': trans})
     dump('ind_big.pkl', np.arange(15, 25))
@@ -84,8 +86,16 @@ CASES = [
     ('a word for a number', ['simulate', '-o', 'sim', '-n', 'many'], "argument -n: expected an integer, got 'many'"),
     ('zero SNR', ['simulate', '-o', 'sim', '--snr', '0'], 'argument --snr: must be > 0, got 0'),
     ('zero pixel size', ['simulate', '-o', 'sim', '--pixel-size', '0'], 'argument --pixel-size: must be > 0, got 0'),
-    ('a folder holding a run', ['abinit-homo', 'ok/particles.mrcs', '-o', 'old_run'], 'old_run: already holds a run (config.yaml); resume it with --load, or replace it with --force'),
-    ('simulating over a dataset', ['simulate', '-o', 'ok', '-n', '5', '-D', '32'], 'ok: already holds a dataset (particles.star); use force=True / --force to overwrite'),
+    ('a folder holding a run', ['abinit-homo', 'ok/particles.mrcs', '-o', 'old_run'], 'old_run: already holds a run (config.yaml); resume it with --load latest, or replace it with --force'),
+    ('simulating over a dataset', ['simulate', '-o', 'ok', '-n', '5', '-D', '32'], 'ok: already holds a dataset (particles.star); replace it with --force (force=True in Python)'),
+    ('output onto its own input', ['align', 'ok/particles.mrcs', '--volume', 'ok/volume.mrc', '--ctf', 'ok/ctf.pkl', '-o', 'ok/ctf.pkl'], 'ok/ctf.pkl: is also an input of this command (ok/ctf.pkl); write the output to another file'),
+    ('output file onto a folder', ['align', 'ok/particles.mrcs', '--volume', 'ok/volume.mrc', '-o', 'ok'], 'ok: is a folder; give a file name for the output'),
+    ('output where nothing can be written', ['downsample', 'ok/particles.mrcs', '-D', '16', '-o', '/proc/cryodrgn2/small.mrcs'], '/proc/cryodrgn2: cannot write here'),
+    ('output folder onto a file', ['abinit-homo', 'ok/particles.mrcs', '-o', 'ok/ctf.pkl'], 'ok/ctf.pkl: exists and is not a folder; give a folder for the output'),
+    ('--force with a mistyped input', ['abinit-homo', 'ok/typo.mrcs', '-o', 'old_run', '--force'], 'ok/typo.mrcs: file not found'),
+    ('resuming a folder with no run', ['abinit-homo', 'ok/particles.mrcs', '-o', 'empty', '--load', 'latest'], 'empty: no checkpoint weights.<epoch>.pt to resume from; run without --load to start'),
+    ('resuming to fewer epochs than done', ['abinit-homo', 'ok/particles.mrcs', '-o', 'done5', '--load', 'latest', '-n', '3'], 'done5/weights.4.pt: holds 5 epochs; -n 3 is fewer: -n is the total, give more than 5 to continue'),
+    ('blank images', ['abinit-homo', 'b/blank.mrcs', '-o', 'bl'], 'b/blank.mrcs: carry no signal (each image is constant once its background mean is removed): a blank or empty stack?'),
 ]
 
 @pytest.mark.parametrize('case,args,expected', CASES, ids=[c[0] for c in CASES])
