@@ -138,6 +138,45 @@ def _exec_proc(skip_flags):
     return ExecAll
 
 
+_MD_LINK = re.compile(r'\[(`[^`\n]+`)\]\(https?://[^)\s]+\)')
+
+
+def unlink_code(cell) -> None:
+    """nbdev's `add_links` links every backticked name in a markdown output line by line, also inside the fenced code of a
+    show_doc signature (a parameter's comment naming a function in backticks), where the link shows as raw markdown
+    and makes the line ~60 characters longer: put those names back as they were written."""
+    for o in cell.get('outputs', []):
+        md = o.get('data', {}).get('text/markdown')
+        if not md or '```' not in ''.join(md): continue
+        lines, fenced = [], False
+        for line in (md if isinstance(md, list) else md.splitlines(True)):
+            if line.lstrip().startswith('```'): fenced = not fenced
+            elif fenced: line = _MD_LINK.sub(r'\1', line)
+            lines.append(line)
+        o['data']['text/markdown'] = lines if isinstance(md, list) else ''.join(lines)
+
+
+def page_names(nbs: Path) -> dict[str, str]:
+    "Each notebook's page: `00_geometry.ipynb` -> `geometry.html` (nbdev names a module's page after the module)."
+    names = {}
+    for f in nbs.glob('*.ipynb'):
+        code = [''.join(c['source']) for c in json.loads(f.read_text())['cells'] if c['cell_type'] == 'code']
+        m = next((m for src in code for m in [re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)] if m), None)
+        names[f.name] = (m.group(1).split('.')[-1] if m else f.stem) + '.html'
+    return names
+
+
+_NB_LINK = re.compile(r'\]\((?:\./)?([\w-]+\.ipynb)(#[^)\s]*)?\)')
+
+
+def notebook_links(pages: dict[str, str]):
+    "A processor: a markdown link to another notebook (`[Pose search](10_pose.ipynb)`, as it works in Jupyter) to its page."
+    def link(cell):
+        if cell.cell_type == 'markdown' and '.ipynb' in cell.source:
+            cell.source = _NB_LINK.sub(lambda m: f']({pages.get(m.group(1), m.group(1))}{m.group(2) or ""})', cell.source)
+    return link
+
+
 def process_notebook(src: str, proc: str, threads: int = 0) -> tuple[str, str, float]:
     """Execute and nbdev-process one notebook (in a worker process) into folder `proc`, named after its `output-file`
     (00_geometry.ipynb -> geometry.ipynb, so pages keep nbdev's URLs: geometry.html). Returns (source, written, seconds)."""
@@ -159,8 +198,9 @@ def process_notebook(src: str, proc: str, threads: int = 0) -> tuple[str, str, f
     nb.path_ = src
     # nbdev's FilterDefaults.base_procs, with exec_show_docs replaced by ExecAll (run before the output cleaners)
     procs = [FrontmatterProc, populate_language, add_show_docs, _exec_proc(skip), strip_ansi, hide_line, filter_stream_,
-             rm_header_dash, clean_show_doc, rm_export, ai_magics, clean_magics, hide_, add_links, add_fold,
-             mv_exports, strip_hidden_metadata]
+             rm_header_dash, clean_show_doc, rm_export, ai_magics, clean_magics, hide_, add_links, unlink_code,
+             notebook_links(page_names(src.parent)),
+             add_fold, mv_exports, strip_hidden_metadata]
     NBProcessor(nb=nb, procs=procs).process()
     out = getattr(nb, 'frontmatter_', {}).get('output-file')
     dst = proc / (Path(out).with_suffix('.ipynb').name if out else src.name)
@@ -168,11 +208,16 @@ def process_notebook(src: str, proc: str, threads: int = 0) -> tuple[str, str, f
     return src.name, dst.name, time.time() - t0
 
 
+STAGE2 = '# ' + '-' * 64 + ' stage 2'  # the line that starts stage 2 (written so that it is not that line itself)
+
+
 def _fingerprint(nb: Path) -> str:
-    "What a notebook's executed page depends on: itself, the package, and this script."
+    """What a notebook's executed page depends on: itself, the package, and stage 1 of this script (everything above
+    the stage 2 line: a change to how pages are rendered does not execute the notebooks again)."""
     import hashlib
     h = hashlib.sha256(nb.read_bytes())
-    for f in sorted((ROOT / 'cryodrgn2').glob('*.py')) + [Path(__file__)]: h.update(f.read_bytes())
+    for f in sorted((ROOT / 'cryodrgn2').glob('*.py')): h.update(f.read_bytes())
+    h.update(Path(__file__).read_text().split(STAGE2)[0].encode())
     return h.hexdigest()
 
 
@@ -219,6 +264,7 @@ def write_quarto_files(proc: Path, pages: list[str]) -> None:
     from nbdev.quarto import _nbdev_yml, IndentDumper
     cfg = get_config()
     shutil.copy(ROOT / '_quarto.yml', proc / '_quarto.yml')
+    shutil.copy(ROOT / 'nbs' / 'styles.css', proc / 'styles.css')  # the site's own CSS (`css:` in _quarto.yml), where nbdev keeps it
     vals = {k: cfg[k] for k in ['title', 'description', 'branch', 'git_url', 'doc_host', 'doc_baseurl']}
     (proc / 'nbdev.yml').write_text(_nbdev_yml.format(doc_path='_docs', **vals))
     pages = sorted(pages, key=lambda p: p != 'index.ipynb')
@@ -265,10 +311,88 @@ def _math_head(proc: Path) -> str:
     return f'<script type="text/x-mathjax-config">{config}</script><script src="{url}"></script>'
 
 
+_CODE = re.compile(r'(<pre\b[^>]*>\s*<code\b[^>]*>)(.*?)(</code>\s*</pre>)', re.S)
+_TAG = re.compile(r'<(/?)([a-zA-Z][\w-]*)\b[^>]*>')
+_FLAG = re.compile(r'(?<![\w-])(--?[A-Za-z][\w-]*)')  # a command-line flag: a browser would break it after its dashes
+
+
+def _nobreak_flags(line: str) -> str:
+    "Each `--flag` in the text of a highlighted line (not in its tags) in a span.sd-nobr, which wraps only as a whole."
+    parts = re.split(r'(<[^>]*>)', line)
+    return ''.join(p if p.startswith('<') else _FLAG.sub(r'<span class="sd-nobr">\1</span>', p) for p in parts)
+
+
+def code_lines(page: str) -> str:
+    """Every line of every code block in its own `<span class="sd-line" style="--indent:N">` (N: its leading spaces),
+    so that a line too long for the column wraps under its own indentation, plus a hanging indent (nbs/styles.css),
+    instead of running off the page. Highlighting spans that run over several lines are closed at each line's end and
+    opened again on the next; the newlines stay between the spans, so copying a block gives the code as written.
+    A `--flag` wraps as a whole (`_nobreak_flags`)."""
+    def split(m):
+        stack, out = [], []
+        for line in m.group(2).split('\n'):
+            text = html.unescape(re.sub(r'<[^>]*>', '', line))
+            indent = len(text) - len(text.lstrip(' '))
+            opened = ''.join(t.group(0) for t in stack)
+            for t in _TAG.finditer(line):
+                if t.group(0).endswith('/>'): continue
+                if not t.group(1): stack.append(t)
+                elif stack: stack.pop()
+            closed = ''.join(f'</{t.group(2)}>' for t in reversed(stack))
+            out.append(f'<span class="sd-line" style="--indent:{indent}">{opened}{_nobreak_flags(line)}{closed}</span>' if line else '')
+        return m.group(1) + '\n'.join(out) + m.group(3)
+    return _CODE.sub(split, page)
+
+
+_API_LINK = re.compile(r'<a href="([\w-]+\.html)#([^"]+)">(<code>[^<]*</code>)</a>')
+
+
+def unlink_missing(out: Path) -> int:
+    """nbdev links every backticked name that its index knows (`[`_run_job`](train.html#_run_job)`), also names with no
+    entry on the page (a private function, a method documented inside its class): show those as plain code rather than
+    as a link to nowhere. Links written by hand are left alone (tests/test_site.py checks them). Returns how many."""
+    ids = {p.name: set(re.findall(r'\sid="([^"]+)"', p.read_text())) for p in out.glob('*.html')}
+    n = 0
+    for page in out.glob('*.html'):
+        text = page.read_text()
+        def unlink(m):
+            nonlocal n
+            if m.group(1) in ids and m.group(2) not in ids[m.group(1)]:
+                n += 1
+                return m.group(3)
+            return m.group(0)
+        new = _API_LINK.sub(unlink, text)
+        if new != text: page.write_text(new)
+    return n
+
+
+def command_search(out: Path) -> int:
+    """Add to the site's search.json one entry per `cryodrgn2` command (section `cryodrgn2 CMD`, text its usage and
+    help), pointing at the command-line page's section that lists it (else the index's command list): the search
+    finds a command by its name, as it finds a function by its API entry. Returns the number of commands."""
+    import argparse
+    from cryodrgn2.cli import build_parser
+    index = out / 'search.json'
+    entries = json.loads(index.read_text())
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help or '' for a in sub._choices_actions}
+    sections = {e['href']: [c.strip() for c in e['section'].split(',')] for e in entries if e['href'].startswith('cli.html#')}
+    for cmd, parser in sub.choices.items():
+        href = next((h for h, names in sections.items() if cmd in names), 'index.html#command-line')
+        page = next((e['title'] for e in entries if e['href'].split('#')[0] == href.split('#')[0]), 'Command line')
+        usage = ' '.join(parser.format_usage().split())
+        entries.append(dict(objectID=f'command:{cmd}', href=href, title=page, section=f'cryodrgn2 {cmd}',
+                            text=f'{helps.get(cmd, "")} {usage}'.strip()))
+    index.write_text(json.dumps(entries, ensure_ascii=False))
+    return len(sub.choices)
+
+
 def stage_render(proc: Path, out: Path) -> int:
     """Stage 2: render the Quarto project proc/ with smalldocs into out/, then make it self-contained: formulas with the
     local MathJax (smalldocs links KaTeX from a CDN), no web-font @import in the theme, and links to the API of other
-    pages (nbdev writes them with the absolute doc_host URL) made relative. Returns the page count."""
+    pages (nbdev writes them with the absolute doc_host URL) made relative; each code line in a span of its own
+    (`code_lines`), for wrapping; nbdev's links to API entries that do not exist shown as plain code (`unlink_missing`);
+    every `cryodrgn2` command added to the search (`command_search`). Returns the page count."""
     from nbdev.config import get_config
     from smalldocs.site import build
     cfg = get_config()
@@ -280,6 +404,7 @@ def stage_render(proc: Path, out: Path) -> int:
     for page in built.rglob('*.html'):
         text = page.read_text().replace(home, 'href="')
         if 'katex' in text: text = KATEX_TAGS.sub('', text).replace('</head>', math + '</head>', 1)
+        text = code_lines(text)
         page.write_text(text)
         n += 1
     for css in built.rglob('*.css'):
@@ -287,6 +412,8 @@ def stage_render(proc: Path, out: Path) -> int:
         if '@import url(http' in text: css.write_text(re.sub(r'@import url\(https?://[^)]*\);?', '', text))
     if out.exists(): shutil.rmtree(out)
     shutil.move(str(built), str(out))
+    unlink_missing(out)
+    command_search(out)
     return n
 
 
