@@ -337,3 +337,11 @@ def test_internal_links(site):
             target = Path(file).name if file else p.name
             if target not in ids or (anchor and anchor not in ids[target]): bad.append(f'{p.name}: {href}')
     assert not bad, f'{len(bad)} broken links:\n' + '\n'.join(sorted(set(bad))[:30])
+
+
+def test_start_here(site):
+    "The index's reading path links the demo, the pose search and the real-data workflow, in that order."
+    sec = (SITE / 'index.html').read_text().split('id="start-here', 1)[1].split('<section', 1)[0]
+    path = sec.split('<ol', 1)[1].split('</ol>', 1)[0]  # "Then read, in this order:"
+    files = list(dict.fromkeys(h.split('#')[0] or 'index.html' for h in re.findall(r'<a href="([^"]+)"', path)))
+    assert files == ['jobs.html', 'pose.html', 'index.html'], files

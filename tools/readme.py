@@ -3,11 +3,11 @@
     python tools/readme.py            # rewrite README.md
     python tools/readme.py --check    # exit 1, saying so, if README.md differs from what index.ipynb gives
 
-Markdown cells are copied as they are. Code cells become ```python blocks without their `#|` directive lines;
+Markdown cells are copied as they are, except that links to notebooks (`[Pose search](10_pose.ipynb)`) point into nbs/. Code cells become ```python blocks without their `#|` directive lines;
 cells marked `#| hide` are left out, and outputs are never copied (they live on the website).
 """
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +23,7 @@ def readme_text(index: Path) -> str:
         if any(d.split()[1:2] == ['hide'] for d in directives): continue
         body = '\n'.join(l for l in lines if not l.startswith('#|')).strip('\n')
         if not body.strip(): continue
+        if cell['cell_type'] == 'markdown': body = re.sub(r'\]\((?![a-z]+:|#|/)([\w.-]+\.ipynb)', r'](nbs/\1', body)
         parts.append(body if cell['cell_type'] == 'markdown' else f'```python\n{body}\n```')
     return HEADER + '\n\n'.join(parts) + '\n'
 
