@@ -47,7 +47,8 @@ from pathlib import Path
 torch.set_num_threads(int(sys.argv[3]))
 from functools import partial
 from cryodrgn2.simulate import phantom, simulate
-from cryodrgn2.train import Learner, prepare_particles
+from cryodrgn2.train import Learner
+from cryodrgn2.data import prepare_particles
 from cryodrgn2.vae import HetVAE, VAECallback, search_latent
 D, steps = int(sys.argv[1]), int(sys.argv[2])
 images, plan = simulate(phantom(D), 8 * steps + 32, snr=0.1, invert=False, seed=0, pixel_size=3.0)
@@ -74,7 +75,7 @@ SEARCH = r'''
 import sys, json, math, time, statistics, torch
 torch.set_num_threads(int(sys.argv[1]))
 from cryodrgn2.simulate import phantom, simulate
-from cryodrgn2.train import prepare_particles
+from cryodrgn2.data import prepare_particles
 from cryodrgn2.geometry import axis_angle_to_matrix
 from cryodrgn2.models import fast_bf16
 from cryodrgn2.vae import HetVAE, LatentLattices, search_latent
@@ -129,7 +130,7 @@ import sys, json, pickle, torch, numpy as np
 from pathlib import Path
 from cryodrgn2.io import read_poses, read_mrc
 from cryodrgn2.metrics import rotation_error
-from cryodrgn2.jobs import compare_maps
+from cryodrgn2.metrics import compare_maps
 from cryodrgn2.analysis import kmeans
 from cryodrgn2.jobs import load_run
 from cryodrgn2.vae import pca
@@ -310,7 +311,7 @@ def main():
         out = work / 'homo_ours'
         timing = last_json(run([sys.executable, '-c', HOMO, str(homo / 'particles.mrcs'), str(homo / 'ctf.pkl'), str(out), str(args.homo_epochs),
                                 str(args.threads)], env)[0])
-        code = ('import sys, json, torch, numpy as np; from cryodrgn2.io import read_mrc; from cryodrgn2.jobs import compare_maps; '
+        code = ('import sys, json, torch, numpy as np; from cryodrgn2.io import read_mrc; from cryodrgn2.metrics import compare_maps; '
                 'v, t = (torch.as_tensor(np.asarray(read_mrc(p)[0]), dtype=torch.float32) for p in sys.argv[1:3]); '
                 'print(json.dumps(compare_maps(v, t, 3.0)["resolution_0.5"]))')
         fsc = last_json(run([sys.executable, '-c', code, str(out / 'reconstruct.mrc'), str(homo / 'volume.mrc')], env)[0])

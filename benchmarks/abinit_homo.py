@@ -36,7 +36,7 @@ SCORE = r'''
 import sys, json, pickle, torch, numpy as np
 from cryodrgn2.io import read_poses, read_mrc
 from cryodrgn2.metrics import rotation_error, translation_error
-from cryodrgn2.jobs import compare_maps
+from cryodrgn2.metrics import compare_maps
 poses, true_poses, D, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 with open(poses, 'rb') as f: obj = pickle.load(f)
 rots = torch.as_tensor(np.asarray(obj[0] if isinstance(obj, tuple) else obj), dtype=torch.float32)[:n]

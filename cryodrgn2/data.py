@@ -15,8 +15,8 @@ from .io import DataError, check_counts, load_particles, read_ind, read_ctf, par
 
 # %% auto #0
 __all__ = ['PIXEL_SIZE_TOLERANCE', 'BACKGROUND_RADIUS', 'ctf_at_box', 'stack_pixel_size', 'check_map_pixel_size', 'soft_window',
-           'background_mean', 'Normalisation', 'sample_indices', 'estimate_normalisation', 'NormalisedImages', 'Inputs',
-           'read_inputs']
+           'background_mean', 'Normalisation', 'sample_indices', 'estimate_normalisation', 'NormalisedImages',
+           'Particles', 'prepare_particles', 'Inputs', 'read_inputs']
 
 # %% ../nbs/03b_data.ipynb #f9c37183
 def ctf_at_box(params:Tensor|np.ndarray, # (N,9) cryoDRGN CTF rows, columns `io.CTF_COLUMNS`
@@ -119,13 +119,69 @@ def estimate_normalisation(images, # (N,D,D) tensor, or a `ParticleSource` (anyt
     return Normalisation(scale, window)
 
 # %% ../nbs/03b_data.ipynb #44d36d43
+class _BatchReads(torch.utils.data.Dataset):
+    "The raw images of each batch in a list of index batches (what DataLoader workers read ahead)."
+    def __init__(self, source, batches:list[Tensor]): self.source, self.batches = source, batches
+    def __len__(self): return len(self.batches)
+    def __getitem__(self, i:int)->tuple[Tensor, Tensor]: return self.batches[i], torch.as_tensor(self.source[self.batches[i]])
+
 class NormalisedImages:
-    "A stack's images, normalised as they are read: `view[a:b]` and `view[idx]` give (B,D,D) float32."
+    "A stack's images normalised as they are read: `[a:b]` and `[idx]` give (B,D,D) float32; batches announced with `prefetch` are read ahead."
     def __init__(self, source, # anything indexable giving raw (B,D,D) images, e.g. a `io.ParticleSource`
-                 normalisation:Normalisation): self.source, self.normalisation = source, normalisation
-    def __len__(self): return len(self.source)
-    def __getitem__(self, item)->Tensor: return self.normalisation(torch.as_tensor(self.source[item], dtype=torch.float32))
-    def __repr__(self): return f"NormalisedImages({self.source!r}, {self.normalisation})"
+                 normalisation:Normalisation, # applied to every image read
+                 workers:int=1): # DataLoader worker processes reading announced batches ahead (0: read when asked)
+        self.source, self.normalisation, self.workers, self._ahead, self._next = source, normalisation, workers, None, None
+        D = source.D if hasattr(source, 'D') else source.shape[-1]
+        self.shape = (len(source), D, D)
+    def __len__(self): return self.shape[0]
+    def __repr__(self): return f"NormalisedImages({self.source!r}, {self.normalisation}, workers={self.workers})"
+    def prefetch(self, batches:list[Tensor]|None): # index batches, in the order they will be asked for; None: stop
+        "Start reading `batches` ahead, in order."
+        self._ahead = self._next = None
+        if batches is None or not len(batches) or self.workers == 0: return
+        reads = torch.utils.data.DataLoader(_BatchReads(self.source, batches), batch_size=None, num_workers=self.workers, prefetch_factor=4)
+        self._ahead = iter(reads); self._next = next(self._ahead, None)
+    def __getitem__(self, item)->Tensor: # (B,D,D)
+        ahead = self._next is not None and torch.is_tensor(item) and self._next[0].shape == item.shape and torch.equal(self._next[0], item)
+        if ahead: imgs, self._next = self._next[1], next(self._ahead, None)
+        else: imgs = torch.as_tensor(self.source[item], dtype=torch.float32)
+        return self.normalisation(imgs)
+
+# %% ../nbs/03b_data.ipynb #641dc12f
+@dataclass
+class Particles:
+    "Particle images, normalised (`data.Normalisation`: background mean off, soft window, unit Hartley variance), with their CTF rows."
+    images:Tensor # (N,D,D) real space, physically signed, normalised (or a `NormalisedImages` indexed alike)
+    ctf_params:Tensor|None # (N,9) cryoDRGN CTF rows, or None
+    scale:float # standard deviation of the original images' Hartley coefficients
+    pixel_size:float=1.0 # Angstrom per pixel
+    pixel_size_recorded:bool=True # False: no file stated it (1 A is then a placeholder)
+    window:float|None=None # inner radius of the soft window applied (fraction of the box radius), None: none
+    notes:tuple=() # what was decided reading the files (CTF source, pixel size, selection), for the log
+    @property
+    def D(self)->int: return self.images.shape[-1]
+    def __len__(self): return len(self.images)
+    def __repr__(self): return f"Particles({len(self)} images of {self.D}x{self.D}, ctf={self.ctf_params is not None}, scale={self.scale:.4g})"
+
+def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
+                      ctf_params:Tensor|None=None, # (N,9) cryoDRGN CTF rows
+                      pixel_size:float|None=None, # Angstrom per pixel (default: the source's, else 1)
+                      n_scale:int=1000, # images used to estimate the scale
+                      lazy:bool=False, # keep a `ParticleSource`'s images on disk (`NormalisedImages`)
+                      workers:int=1, # with `lazy`: DataLoader workers reading ahead
+                      window:float|None=None, # inner radius of the soft real-space window (fraction of the box radius); None: none
+                     )->Particles:
+    "Particle images (in memory, or on disk with `lazy`) with their CTF, normalised (`data.Normalisation`)."
+    source = images if hasattr(images, 'images') else None
+    if source is not None: pixel_size = pixel_size or source.pixel_size
+    if lazy and source is None: raise ValueError("lazy=True needs a ParticleSource (`io.load_particles`), not images in memory")
+    if not lazy: images = torch.as_tensor(np.asarray(images if source is None else source.images(np.arange(len(source)))), dtype=torch.float32)
+    if ctf_params is not None:
+        ctf_params = torch.as_tensor(np.asarray(ctf_params), dtype=torch.float32)
+        if len(ctf_params) != len(images): raise ValueError(f"{len(ctf_params)} CTF rows for {len(images)} images")
+    normalisation = estimate_normalisation(source if lazy else images, window, n_scale, name=None if source is None else source.source)
+    images = NormalisedImages(source, normalisation, workers) if lazy else normalisation(images)
+    return Particles(images, ctf_params, normalisation.scale, float(pixel_size or 1.0), window=window)
 
 # %% ../nbs/03b_data.ipynb #4e720c24
 @dataclass

@@ -15,10 +15,11 @@ import yaml
 from torch import Tensor
 from .io import DataError, check_counts, read_poses, write_poses, read_mrc, write_mrc, _atomic_path, _load_pickle
 from .data import read_inputs, check_map_pixel_size
-from .metrics import rotation_error, translation_error, fsc, fsc_resolution, align_volumes
+from .metrics import rotation_error, translation_error, compare_maps
 from .models import HartleyMLP, fast_bf16
 from .viz import training_figure, fsc_plot, image_gallery, write_html
-from .train import (Callback, Learner, Particles, prepare_particles, CheckpointCallback, NanGuardCallback, SnapshotCallback,
+from .data import Particles, prepare_particles
+from .train import (Callback, Learner, CheckpointCallback, NanGuardCallback, SnapshotCallback,
                              LogCallback, MonitorCallback, PrefetchCallback, ProgressCallback, FrequencyRampCallback, PoseSearchCallback,
                              ResetCallback, ProgressLineCallback, latest_checkpoint, launched_rank, in_jupyter)
 from .classes import ClassMaps, ClassCallback, ClassSearchCallback
@@ -28,12 +29,12 @@ from .analysis import pc_traversal, kmeans, nearest_images, umap_embedding, volu
 from .distributed import init_distributed, wait_for_processes, DistributedCallback
 from .simulate import phantom, write_dataset
 from .runs import (RunFolder, StopCallback, check_device, check_output_file, data_fingerprint, fingerprint_indices,
-                            fingerprint_differences, array_digest, plain_config)
+                            fingerprint_differences, array_digest)
 
 # %% auto #0
-__all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'load_data', 'memory_bytes', 'compare_maps',
-           'write_report', 'abinit_homo', 'train_nn', 'evaluate', 'demo', 'consensus_poses', 'abinit_het', 'HetRun',
-           'load_run', 'eval_vol', 'analyze']
+__all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'load_data', 'memory_bytes', 'write_report',
+           'abinit_homo', 'train_nn', 'evaluate', 'demo', 'consensus_poses', 'abinit_het', 'HetRun', 'load_run',
+           'eval_vol', 'analyze']
 
 # %% ../nbs/17_jobs.ipynb #2bf5302d
 def progress_callbacks(progress:bool, # False: no progress output
@@ -87,18 +88,6 @@ def _read_map(path, D:int|None=None)->tuple[Tensor, float|None]: # (D,D,D) map, 
     D = D or vol.shape[-1]
     if vol.shape != (D, D, D): raise DataError(path, f"map is {tuple(vol.shape)}, expected ({D}, {D}, {D}) to match the particles")
     return vol, pixel_size
-
-# %% ../nbs/17_jobs.ipynb #9af93591
-def compare_maps(vol:Tensor, # (D,D,D) map, e.g. ab initio
-                 ref:Tensor, # (D,D,D) reference map
-                 pixel_size:float=1.0, # Angstrom per pixel
-                )->dict: # freqs, curve, flipped, resolution_0.5 and resolution_0.143 (Angstrom)
-    "FSC of a map against a reference after aligning it."
-    aligned, _, flipped = align_volumes(vol, ref)
-    freqs, curve = fsc(aligned, ref)
-    return dict(freqs=freqs, curve=curve, flipped=flipped, **{f'resolution_{t}': fsc_resolution(freqs, curve, t, pixel_size)[0] for t in (0.5, 0.143)})
-
-
 
 # %% ../nbs/17_jobs.ipynb #e6aeefe9
 def write_report(path, # .html file

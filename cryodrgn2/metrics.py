@@ -15,7 +15,7 @@ from .imaging import rotate_volume
 # %% auto #0
 __all__ = ['rotation_distance', 'align_rotations', 'mirror_rotations', 'mirror_volume', 'RotationError', 'rotation_error',
            'TranslationError', 'translation_error', 'fsc', 'fsc_resolution', 'soft_sphere_mask', 'fourier_crop',
-           'align_volumes']
+           'align_volumes', 'compare_maps']
 
 # %% ../nbs/06_metrics.ipynb #9a1247af
 def rotation_distance(rots_a:Tensor, rots_b:Tensor)->Tensor: # (...,3,3), (...,3,3) -> (...)
@@ -216,3 +216,13 @@ def align_volumes(vol:Tensor, # (D,D,D) map to align (e.g. ab initio)
     refined = [(hand, *_refine_rotation(fourier_crop(hands[hand], size), ref_n, mask, rot, max_iter)) for hand, rot in candidates]
     hand, rot, _ = max(refined, key=lambda c: c[2])
     return rotate_volume(hands[hand], rot), rot, bool(hand)
+
+# %% ../nbs/06_metrics.ipynb #503a8d84
+def compare_maps(vol:Tensor, # (D,D,D) map, e.g. ab initio
+                 ref:Tensor, # (D,D,D) reference map
+                 pixel_size:float=1.0, # Angstrom per pixel
+                )->dict: # freqs, curve, flipped, resolution_0.5 and resolution_0.143 (Angstrom)
+    "FSC of a map against a reference after aligning it."
+    aligned, _, flipped = align_volumes(vol, ref)
+    freqs, curve = fsc(aligned, ref)
+    return dict(freqs=freqs, curve=curve, flipped=flipped, **{f'resolution_{t}': fsc_resolution(freqs, curve, t, pixel_size)[0] for t in (0.5, 0.143)})

@@ -5,7 +5,6 @@
 # %% ../nbs/12_train.ipynb #c0979b29
 from __future__ import annotations
 import math, os, sys, time
-from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,7 +18,7 @@ from .fourier import ht2_center
 from .ctf import ctf_from_params
 from .imaging import slice_coords
 from .shifts import Band, band, phase_ramps, shift_coefficients
-from .data import Normalisation, estimate_normalisation
+from .data import Particles, NormalisedImages
 from .io import DataError, write_poses, write_mrc, _atomic_path
 from .metrics import rotation_distance
 from .models import HartleyMLP, to_volume
@@ -27,78 +26,12 @@ from .pose import search, SearchResult
 from .viz import training_figure
 
 # %% auto #0
-__all__ = ['Particles', 'ImagesOnDisk', 'prepare_particles', 'slice_loss', 'CancelFitException', 'CancelEpochException',
-           'CancelBatchException', 'Callback', 'run_cbs', 'default_device', 'Learner', 'CheckpointCallback',
-           'latest_checkpoint', 'PrefetchCallback', 'FrequencyRampCallback', 'centre_offset', 'recentre_shifts',
-           'ResetCallback', 'TrainingDiverged', 'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback',
-           'ProgressCallback', 'ProgressLineCallback', 'format_record', 'append_log', 'LogCallback', 'in_jupyter',
-           'MonitorCallback', 'SnapshotCallback', 'launched_rank', 'last_layer_grad_norm', 'active_units',
-           'RandomPosesCallback']
-
-# %% ../nbs/12_train.ipynb #f674a5bf
-@dataclass
-class Particles:
-    "Particle images, normalised (`data.Normalisation`: background mean off, soft window, unit Hartley variance), with their CTF rows."
-    images:Tensor # (N,D,D) real space, physically signed, normalised (or an `ImagesOnDisk` indexed alike)
-    ctf_params:Tensor|None # (N,9) cryoDRGN CTF rows, or None
-    scale:float # standard deviation of the original images' Hartley coefficients
-    pixel_size:float=1.0 # Angstrom per pixel
-    pixel_size_recorded:bool=True # False: no file stated it (1 A is then a placeholder)
-    window:float|None=None # inner radius of the soft window applied (fraction of the box radius), None: none
-    notes:tuple=() # what was decided reading the files (CTF source, pixel size, selection), for the log
-    @property
-    def D(self)->int: return self.images.shape[-1]
-    def __len__(self): return len(self.images)
-    def __repr__(self): return f"Particles({len(self)} images of {self.D}x{self.D}, ctf={self.ctf_params is not None}, scale={self.scale:.4g})"
-
-class _BatchReads(torch.utils.data.Dataset):
-    "The images of each batch in a list of index batches (what DataLoader workers read ahead)."
-    def __init__(self, source, batches:list[Tensor]): self.source, self.batches = source, batches
-    def __len__(self): return len(self.batches)
-    def __getitem__(self, i:int)->tuple[Tensor, Tensor]: return self.batches[i], self.source.images(self.batches[i])
-
-class ImagesOnDisk:
-    "Stands in for the (N,D,D) image tensor: `[idx]` reads those images (normalised); announced batches are read ahead."
-    def __init__(self, source, # a `ParticleSource`
-                 normalisation:Normalisation, # applied to every image read
-                 workers:int=1): # DataLoader worker processes reading ahead (0: read when asked)
-        self.source, self.normalisation, self.workers = source, normalisation, workers
-        self.shape, self._ahead, self._next = (len(source), source.D, source.D), None, None
-    def __len__(self): return self.shape[0]
-    def __repr__(self): return f"ImagesOnDisk({self.source!r}, {self.normalisation}, workers={self.workers})"
-    def prefetch(self, batches:list[Tensor]|None):
-        "Start reading `batches` ahead, in order (None: stop)."
-        self._ahead = self._next = None
-        if batches is None or not len(batches) or self.workers == 0: return
-        self._ahead = iter(torch.utils.data.DataLoader(_BatchReads(self.source, batches), batch_size=None, num_workers=self.workers,
-                                                       prefetch_factor=4))
-        self._next = next(self._ahead, None)
-    def __getitem__(self, idx)->Tensor: # (B,D,D)
-        idx = torch.as_tensor(idx)
-        if self._next is not None and self._next[0].shape == idx.shape and torch.equal(self._next[0], idx):
-            imgs, self._next = self._next[1], next(self._ahead, None)
-        else: imgs = self.source.images(idx)
-        return self.normalisation(imgs)
-
-def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
-                      ctf_params:Tensor|None=None, # (N,9) cryoDRGN CTF rows
-                      pixel_size:float|None=None, # Angstrom per pixel (default: the source's, else 1)
-                      n_scale:int=1000, # images used to estimate the scale
-                      lazy:bool=False, # keep a `ParticleSource`'s images on disk (`ImagesOnDisk`)
-                      workers:int=1, # with `lazy`: DataLoader workers reading ahead
-                      window:float|None=None, # inner radius of the soft real-space window (fraction of the box radius); None: none
-                     )->Particles:
-    "Particle images (in memory, or on disk with `lazy`) with their CTF, normalised (`data.Normalisation`)."
-    source = images if hasattr(images, 'images') else None
-    if source is not None: pixel_size = pixel_size or source.pixel_size
-    if lazy and source is None: raise ValueError("lazy=True needs a ParticleSource (`io.load_particles`), not images in memory")
-    if not lazy: images = torch.as_tensor(np.asarray(images if source is None else source.images(np.arange(len(source)))), dtype=torch.float32)
-    if ctf_params is not None:
-        ctf_params = torch.as_tensor(np.asarray(ctf_params), dtype=torch.float32)
-        if len(ctf_params) != len(images): raise ValueError(f"{len(ctf_params)} CTF rows for {len(images)} images")
-    normalisation = estimate_normalisation(source if lazy else images, window, n_scale, name=None if source is None else source.source)
-    images = ImagesOnDisk(source, normalisation, workers) if lazy else normalisation(images)
-    return Particles(images, ctf_params, normalisation.scale, float(pixel_size or 1.0), window=window)
+__all__ = ['slice_loss', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs',
+           'default_device', 'Learner', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
+           'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback', 'TrainingDiverged',
+           'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback',
+           'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
+           'launched_rank', 'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
@@ -274,12 +207,12 @@ def latest_checkpoint(outdir)->Path|None:
 
 # %% ../nbs/12_train.ipynb #4a471bf3
 class PrefetchCallback(Callback):
-    "Read each epoch's batches ahead when the images are on disk (`ImagesOnDisk`); nothing otherwise."
+    "Read each epoch's batches ahead when the images are on disk (`data.NormalisedImages`); nothing otherwise."
     order = 90
     def before_epoch(self, learn):
-        if isinstance(learn.data.images, ImagesOnDisk): learn.data.images.prefetch(learn.batches)
+        if isinstance(learn.data.images, NormalisedImages): learn.data.images.prefetch(learn.batches)
     def after_epoch(self, learn):
-        if isinstance(learn.data.images, ImagesOnDisk): learn.data.images.prefetch(None)
+        if isinstance(learn.data.images, NormalisedImages): learn.data.images.prefetch(None)
     after_fit = after_epoch
 
 # %% ../nbs/12_train.ipynb #44015467

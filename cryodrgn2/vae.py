@@ -108,7 +108,7 @@ def vae_loss(model:HetVAE, # the VAE
 
 # %% ../nbs/13_vae.ipynb #d56f9919
 def encode_all(model:HetVAE, # the VAE
-               images, # (N,D,D) scaled images (a tensor or `train.ImagesOnDisk`)
+               images, # (N,D,D) scaled images (a tensor or `data.NormalisedImages`)
                shift_px:Tensor, # (N,2) current shifts
                ctf_params:Tensor|None=None, # (N,9) CTF rows
                batch_size:int=256, # images per encoder call

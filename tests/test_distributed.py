@@ -9,7 +9,8 @@ SCRIPT = textwrap.dedent('''
     from cryodrgn2.distributed import init_distributed, finish_distributed, is_main, DistributedCallback, end_process
     from cryodrgn2.simulate import phantom, simulate
     from cryodrgn2.models import HartleyMLP
-    from cryodrgn2.train import Learner, prepare_particles, PoseSearchCallback, FrequencyRampCallback
+    from cryodrgn2.train import Learner, PoseSearchCallback, FrequencyRampCallback
+    from cryodrgn2.data import prepare_particles
     torch.set_num_threads(1)
     init_distributed()
     images, truth = simulate(phantom(32), n=96, snr=None, invert=False, seed=0, ctf=False, max_shift_px=1.0)
