@@ -7,7 +7,6 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 from typing import Callable
-from functools import partial
 import numpy as np
 import torch
 from torch import nn, Tensor
@@ -78,12 +77,10 @@ class ClassCallback(Callback):
         if 'classes' not in learn.per_image:  # a new fit: an even, random split
             gen = torch.Generator().manual_seed(_stream_seed(learn.seed, -1, 3))
             learn.per_image['classes'] = torch.randperm(len(learn.data), generator=gen) % self.n_classes
-        learn.batch_loss = partial(self.batch_loss, learn)
-    def batch_loss(self, learn, idx:Tensor)->Tensor:
-        data, dev = learn.data, learn.device
-        ctf = None if data.ctf_params is None else data.ctf_params[idx].to(dev)
-        classes = learn.per_image['classes'][idx, None].to(dev)
-        return slice_loss(learn.model, data.images[idx].to(dev), learn.rots[idx].to(dev), learn.shift_px[idx].to(dev), ctf, learn.band, classes)
+    def loss(self, learn, batch)->Tensor:
+        "Each image of the batch against the map of its class (the learner's loss hook)."
+        classes = learn.per_image['classes'][batch.idx, None].to(learn.device)
+        return slice_loss(learn.model, batch.images, batch.rots, batch.shift_px, batch.ctf, learn.band, classes)
     def after_epoch(self, learn):
         sizes = learn.per_image['classes'].bincount(minlength=self.n_classes)
         learn.record['class_sizes'] = sizes.tolist()

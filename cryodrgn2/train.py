@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, os, sys, time
 from operator import attrgetter
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 import numpy as np
 import torch
 from torch import nn, Tensor
@@ -27,7 +27,7 @@ from .viz import training_figure
 
 # %% auto #0
 __all__ = ['slice_loss', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs',
-           'default_device', 'Learner', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
+           'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
            'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback', 'TrainingDiverged',
            'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback',
            'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
@@ -145,12 +145,34 @@ def _one_batch(self:Learner):
         self.callback('after_batch')
     except CancelBatchException: pass
 
+class Batch(NamedTuple):
+    "One batch on the learner's device: what every loss needs."
+    idx:Tensor # (B,) image indices
+    images:Tensor # (B,D,D) normalised images
+    rots:Tensor # (B,3,3) current poses
+    shift_px:Tensor # (B,2) current shifts (pixels)
+    ctf:Tensor|None # (B,9) CTF rows, or None
+
 @patch
-def batch_loss(self:Learner, idx:Tensor)->Tensor:
-    "Loss of the images `idx` at their current poses (override for other models, e.g. a VAE)."
+def batch(self:Learner, idx:Tensor)->Batch:
+    "Images `idx` with their poses and CTF rows, on the learner's device."
     data, dev = self.data, self.device
     ctf = None if data.ctf_params is None else data.ctf_params[idx].to(dev)
-    return slice_loss(self.model, data.images[idx].to(dev), self.rots[idx].to(dev), self.shift_px[idx].to(dev), ctf, self.band)
+    return Batch(idx, data.images[idx].to(dev), self.rots[idx].to(dev), self.shift_px[idx].to(dev), ctf)
+
+@patch
+def batch_loss(self:Learner, idx:Tensor)->Tensor:
+    "Loss of the images `idx` at their current poses: `loss(learn, batch)` of the callback that defines one, else `slice_loss`."
+    batch, owner = self.batch(idx), self.loss_callback()
+    if owner is not None: return owner.loss(self, batch)
+    return slice_loss(self.model, batch.images, batch.rots, batch.shift_px, batch.ctf, self.band)
+
+@patch
+def loss_callback(self:Learner)->Callback|None:
+    "The one callback that defines the loss (e.g. a VAE's, K maps'), or None for the default; two would be ambiguous."
+    owners = [cb for cb in self.cbs if callable(getattr(cb, 'loss', None))]
+    if len(owners) > 1: raise ValueError(f"two callbacks define the loss: {', '.join(type(cb).__name__ for cb in owners)}")
+    return owners[0] if owners else None
 
 # %% ../nbs/12_train.ipynb #e0cc8bab
 @patch

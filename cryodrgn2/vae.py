@@ -5,7 +5,6 @@
 # %% ../nbs/13_vae.ipynb #ecd1086f
 from __future__ import annotations
 import inspect, math, pickle
-from functools import partial
 from pathlib import Path
 import numpy as np
 import torch
@@ -128,14 +127,11 @@ class VAECallback(Callback):
     order = -50
     def __init__(self, beta:float|None=None): self.beta = beta # KL weight; None: 1/zdim
     def before_fit(self, learn):
-        learn.batch_loss = partial(self.batch_loss, learn)
         if not hasattr(learn, 'z_mu'): learn.z_mu = learn.z_logvar = None
-    def batch_loss(self, learn, idx:Tensor)->Tensor:
-        data, dev = learn.data, learn.device
-        ctf = None if data.ctf_params is None else data.ctf_params[idx].to(dev)
-        loss, recon, kl = vae_loss(learn.model, data.images[idx].to(dev), learn.rots[idx].to(dev), learn.shift_px[idx].to(dev), ctf,
-                                   learn.band, self.beta)
-        self.sums += torch.stack([recon.detach(), kl.detach()]).cpu() * len(idx)
+    def loss(self, learn, batch)->Tensor:
+        "The VAE loss of the batch (the learner's loss hook); its two terms are summed for the epoch's record."
+        loss, recon, kl = vae_loss(learn.model, batch.images, batch.rots, batch.shift_px, batch.ctf, learn.band, self.beta)
+        self.sums += torch.stack([recon.detach(), kl.detach()]).cpu() * len(batch.idx)
         return loss
     def before_epoch(self, learn): self.sums = torch.zeros(2, dtype=torch.float64)
     def after_epoch(self, learn):
