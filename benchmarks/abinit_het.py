@@ -132,7 +132,7 @@ from cryodrgn2.io import read_poses, read_mrc
 from cryodrgn2.metrics import rotation_error
 from cryodrgn2.metrics import compare_maps
 from cryodrgn2.analysis import kmeans
-from cryodrgn2.jobs import load_run
+from cryodrgn2.results import load_run
 from cryodrgn2.vae import pca
 outdir, truth, n, kind = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 D = json.loads((truth / 'truth.json').read_text())['D']

@@ -4,11 +4,56 @@
 
 # %% ../nbs/90_cli.ipynb #a065efdf
 from __future__ import annotations
-import argparse, os, shlex, sys, traceback
+import argparse, ast, importlib.util, io, json, os, shlex, sys, tokenize, traceback
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['build_parser', 'main']
+__all__ = ['REQUIRED', 'source_docments', 'add_doc_flags', 'build_parser', 'main']
+
+# %% ../nbs/90_cli.ipynb #5c70170f
+REQUIRED = object()  # marks a parameter without a default
+
+def source_docments(module:str, # a module of the package, e.g. 'jobs'
+                    name:str, # a function defined at its top level
+                   )->dict: # parameter -> dict(anno=its annotation as text, default=its default or REQUIRED, doc=its docment)
+    "The parameters of a function, read from its module's source without importing the module."
+    text = (Path(importlib.util.find_spec('cryodrgn2').origin).parent / f'{module}.py').read_text()
+    fn = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokens if t.type == tokenize.COMMENT}
+    args = fn.args.args
+    defaults = [REQUIRED] * (len(args) - len(fn.args.defaults)) + [ast.literal_eval(d) for d in fn.args.defaults]
+    return {a.arg: dict(anno='' if a.annotation is None else ast.unparse(a.annotation), default=d, doc=comments.get(a.lineno, ''))
+            for a, d in zip(args, defaults)}
+
+# %% ../nbs/90_cli.ipynb #f60145d3
+def _flag_kwargs(anno:str)->dict:
+    "argparse settings for a parameter annotated `anno` (text)."
+    base = anno.replace(' | None', '').replace('None | ', '')
+    if base == 'bool': return dict(action=argparse.BooleanOptionalAction)
+    if base in ('Iterable[int]', 'list[int]', 'tuple[int, ...]'): return dict(type=int, nargs='*', metavar='N')
+    if base == 'dict': return dict(type=json.loads, metavar='JSON')
+    return dict(type={'int': int, 'float': float}.get(base, str))
+
+def add_doc_flags(p, # an argparse (sub)parser
+                  module:str, name:str, # the function whose parameters become flags, e.g. 'jobs', 'abinit_homo'
+                  skip:set=frozenset(), # parameters the command sets by hand (positionals, validated flags, ...)
+                  aliases:dict|None=None, # parameter -> extra flag names (cryoDRGN's, e.g. {'batch_size': ['-b']})
+                 )->list[str]: # the parameters given flags
+    "A flag for every other parameter of `module.name` with a default; its help is the parameter's docment."
+    added = []
+    for param, spec in source_docments(module, name).items():
+        if param in skip or spec['default'] is REQUIRED: continue
+        flags = ['--' + param.replace('_', '-'), *(aliases or {}).get(param, ())]
+        p.add_argument(*flags, dest=param, default=spec['default'], help=spec['doc'].replace('%', '%%') + ' (default: %(default)s)',
+                       **_flag_kwargs(spec['anno']))
+        added.append(param)
+    p.set_defaults(doc_flags=added)
+    return added
+
+def _doc_flag_values(args)->dict:
+    "The generated flags' values, as keyword arguments for the job."
+    return {k: getattr(args, k) for k in getattr(args, 'doc_flags', ())}
 
 # %% ../nbs/90_cli.ipynb #e1dc6864
 def _add_simulate(sub):
@@ -202,6 +247,10 @@ def _data_kwargs(args)->dict:
     return dict(ctf=False if args.no_ctf else args.ctf, datadir=args.datadir, ind=args.ind, pixel_size=args.pixel_size,
                 window=args.window or None)
 
+_BY_HAND = {'particles', 'poses', 'ctf', 'outdir', 'epochs', 'invert', 'load', 'seed', 'ref', 'force', 'datadir', 'ind', 'pixel_size',
+            'window', 'device', 'bf16_search', 'progress', 'cbs'}  # the data and job flags above and below: validated, shared
+_CRYODRGN_NAMES = {'batch_size': ['-b'], 'hidden': ['--dim']}  # cryoDRGN's names for the same settings
+
 def _add_job_args(p, epochs:int):
     p.add_argument('-o', '--outdir', required=True, help='output folder')
     p.add_argument('-n', '--epochs', type=_positive_int, default=epochs, help='total epochs (default: %(default)s)')
@@ -236,6 +285,8 @@ def _add_align(sub):
     p.add_argument('--batch-size', type=_positive_int, default=32, help='images searched at a time (default: %(default)s)')
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
     _add_quiet_arg(p)
+    add_doc_flags(p, 'pose', 'align', skip={'particles', 'volume', 'ctf', 'out', 'invert', 'base_level', 'keep', 'base_keep', 'iters', 't_extent',
+                                          't_ngrid', 'batch_size', 'device', 'progress', 'verbose', 'datadir', 'ind', 'pixel_size', 'window'})
     p.set_defaults(run=_run_align)
 
 def _run_align(args):
@@ -245,7 +296,7 @@ def _run_align(args):
     result = align(args.particles, args.volume, out=args.out, invert=not args.uninvert_data, **_data_kwargs(args), base_level=args.base_level,
                    keep=args.keep, base_keep=args.base_keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid,
                    batch_size=args.batch_size, device=check_device(args.device or 'cpu'), progress=not args.quiet and sys.stderr.isatty(),
-                   verbose=not args.quiet)
+                   verbose=not args.quiet, **_doc_flag_values(args))
     print(f'wrote {len(result.rots)} poses to {args.out}')
 
 def _add_abinit_homo(sub):
@@ -257,13 +308,14 @@ def _add_abinit_homo(sub):
                                    '(classes.pkl, reconstruct.class<k>.mrc).')
     _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
     p.add_argument('--classes', type=_positive_int, default=1, help='structures in the data, one map each (default: %(default)s)')
+    add_doc_flags(p, 'jobs', 'abinit_homo', skip=_BY_HAND | {'classes'}, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_abinit_homo)
 
 def _run_abinit_homo(args):
     from cryodrgn2.jobs import abinit_homo
     abinit_homo(args.particles, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                 load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device,
-                bf16_search=args.bf16_search, classes=args.classes, progress=not args.quiet)
+                bf16_search=args.bf16_search, classes=args.classes, progress=not args.quiet, **_doc_flag_values(args))
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html'
           + (f', {args.outdir}/classes.pkl' if args.classes > 1 else ''))
 
@@ -273,12 +325,13 @@ def _add_train_nn(sub):
     _add_data_args(p)
     p.add_argument('--poses', required=True, help='cryoDRGN pose .pkl')
     _add_job_args(p, epochs=20)
+    add_doc_flags(p, 'jobs', 'train_nn', skip=_BY_HAND, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_train_nn)
 
 def _run_train_nn(args):
     from cryodrgn2.jobs import train_nn
     train_nn(args.particles, args.poses, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
-             load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device, progress=not args.quiet)
+             load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device, progress=not args.quiet, **_doc_flag_values(args))
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/report.html')
 
 def _add_evaluate(sub):
@@ -294,7 +347,7 @@ def _add_evaluate(sub):
     p.set_defaults(run=_run_evaluate)
 
 def _run_evaluate(args):
-    from cryodrgn2.jobs import evaluate
+    from cryodrgn2.results import evaluate
     table = evaluate(args.poses, args.ref_poses, map=args.map, ref_map=args.ref_map, D=args.box, plot=args.plot)
     print(table.to_string(index=False))
 
@@ -314,7 +367,7 @@ def _add_demo(sub):
     p.set_defaults(run=_run_demo)
 
 def _run_demo(args):
-    from cryodrgn2.jobs import demo
+    from cryodrgn2.results import demo
     demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device, bf16_search=args.bf16_search,
          progress=not args.quiet,
          **({} if args.epochs is None else dict(epochs=args.epochs)))
@@ -333,6 +386,8 @@ def _add_abinit_het(sub):
                    'poses start the VAE, which then searches locally; 0: start at random poses and search globally (default: %(default)s)')
     p.add_argument('--consensus-classes', type=_positive_int, default=1, help='maps of that consensus run (abinit-homo --classes): '
                    'more than 1 when the data hold unrelated structures (default: %(default)s)')
+    add_doc_flags(p, 'jobs', 'abinit_het', skip=_BY_HAND | {'zdim', 'beta', 'consensus_epochs', 'consensus_classes'},
+                  aliases={'batch_size': ['-b'], 'hidden': ['--dec-dim'], 'layers': ['--dec-layers'], 'enc_hidden': ['--enc-dim']})
     p.set_defaults(run=_run_abinit_het)
 
 def _run_abinit_het(args):
@@ -340,7 +395,7 @@ def _run_abinit_het(args):
     abinit_het(args.particles, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                load=args.load, seed=args.seed, ref=args.ref, force=args.force, beta=args.beta, device=args.device,
                bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs,
-               consensus_classes=args.consensus_classes, progress=not args.quiet)
+               consensus_classes=args.consensus_classes, progress=not args.quiet, **_doc_flag_values(args))
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
 
 def _add_analyze(sub):
@@ -356,12 +411,13 @@ def _add_analyze(sub):
     p.add_argument('--color', help='.pkl of one value per image to colour the scatter plots by (e.g. coords.pkl of a simulation)')
     p.add_argument('--no-umap', action='store_true', help='skip the UMAP embedding')
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    add_doc_flags(p, 'results', 'analyze', skip={'outdir', 'epoch', 'pc', 'ksample', 'n_points', 'color', 'use_umap', 'device'})
     p.set_defaults(run=_run_analyze)
 
 def _run_analyze(args):
-    from cryodrgn2.jobs import analyze
+    from cryodrgn2.results import analyze
     summary = analyze(args.outdir, pc=args.pc, ksample=args.ksample, epoch=args.epoch, n_points=args.n_points, color=args.color,
-                      use_umap=not args.no_umap, device=args.device)
+                      use_umap=not args.no_umap, device=args.device, **_doc_flag_values(args))
     print(f'wrote {summary.parent}: open {summary} in a browser')
 
 def _add_eval_vol(sub):
@@ -375,7 +431,7 @@ def _add_eval_vol(sub):
     p.set_defaults(run=_run_eval_vol)
 
 def _run_eval_vol(args):
-    from cryodrgn2.jobs import eval_vol
+    from cryodrgn2.results import eval_vol
     eval_vol(args.outdir, args.z, args.out, epoch=args.epoch, device=args.device)
     print(f'wrote {args.out}')
 

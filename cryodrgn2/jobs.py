@@ -4,8 +4,7 @@
 
 # %% ../nbs/17_jobs.ipynb #1b201069
 from __future__ import annotations
-import os, pickle, sys
-from dataclasses import dataclass
+import os, sys
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
@@ -13,28 +12,24 @@ import numpy as np
 import torch
 import yaml
 from torch import Tensor
-from .io import DataError, check_counts, read_poses, write_poses, read_mrc, write_mrc, _atomic_path, _load_pickle
-from .data import read_inputs, check_map_pixel_size
-from .metrics import rotation_error, translation_error, compare_maps
+from .io import DataError, check_counts, read_poses, write_poses, read_mrc, write_mrc, _atomic_path
+from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size
+from .metrics import compare_maps
 from .models import HartleyMLP, fast_bf16
-from .viz import training_figure, fsc_plot, image_gallery, write_html
-from .data import Particles, prepare_particles
+from .viz import training_figure, fsc_plot
 from .train import (Callback, Learner, CheckpointCallback, NanGuardCallback, SnapshotCallback,
                              LogCallback, MonitorCallback, PrefetchCallback, ProgressCallback, FrequencyRampCallback, PoseSearchCallback,
                              ResetCallback, ProgressLineCallback, latest_checkpoint, launched_rank, in_jupyter)
 from .classes import ClassMaps, ClassCallback, ClassSearchCallback
 from .vae import (HetVAE, VAECallback, LatentPoseSearchCallback, LatentSnapshotCallback, LatentMonitorCallback, encode_all,
-                           write_latents, read_latents, latent_figure, latent_scatter, pca)
-from .analysis import pc_traversal, kmeans, nearest_images, umap_embedding, volumes_at, explorer_figure
+                           write_latents, latent_figure)
 from .distributed import init_distributed, wait_for_processes, DistributedCallback
-from .simulate import phantom, write_dataset
-from .runs import (RunFolder, StopCallback, check_device, check_output_file, data_fingerprint, fingerprint_indices,
-                            fingerprint_differences, array_digest)
+from .runs import (RunFolder, StopCallback, check_device, data_fingerprint, fingerprint_indices, fingerprint_differences,
+                            array_digest)
 
 # %% auto #0
-__all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'load_data', 'memory_bytes', 'write_report',
-           'abinit_homo', 'train_nn', 'evaluate', 'demo', 'consensus_poses', 'abinit_het', 'HetRun', 'load_run',
-           'eval_vol', 'analyze']
+__all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'load_data', 'memory_bytes', 'read_map',
+           'write_report', 'abinit_homo', 'train_nn', 'consensus_poses', 'abinit_het']
 
 # %% ../nbs/17_jobs.ipynb #2bf5302d
 def progress_callbacks(progress:bool, # False: no progress output
@@ -81,8 +76,10 @@ def memory_bytes()->int:
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     except (ValueError, OSError, AttributeError): return 16 * 2 ** 30
 
-def _read_map(path, D:int|None=None)->tuple[Tensor, float|None]: # (D,D,D) map, pixel size (A; None if the header has none)
-    "A cubic map from an .mrc file (of box D if given), or DataError."
+def read_map(path, # .mrc file of a map
+             D:int|None=None, # the box it must have (None: any cube)
+            )->tuple[Tensor, float|None]: # (D,D,D) map, pixel size (A; None if the header has none)
+    "A cubic map from an .mrc file, or DataError."
     data, pixel_size = read_mrc(path)
     vol = torch.as_tensor(np.asarray(data), dtype=torch.float32)
     D = D or vol.shape[-1]
@@ -122,7 +119,7 @@ def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epoc
     if distributed:  # launched by torchrun: join the process group; the images are shared out, rank 0 writes
         device = init_distributed() if device is None else device
         cbs = [DistributedCallback(), *cbs]
-    ref_vol, ref_apix = (None, None) if ref is None else _read_map(ref, data.D)
+    ref_vol, ref_apix = (None, None) if ref is None else read_map(ref, data.D)
     if ref is not None: check_map_pixel_size(ref, ref_apix, data.pixel_size if data.pixel_size_recorded else None)
     if checkpoint is not None: run.check_same_data(config['fingerprint'])
     checkpoints = CheckpointCallback(outdir)
@@ -163,12 +160,23 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 ind=None, # cryoDRGN index .pkl (or array): the images to use
                 pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against the headers
                 window:float|None=None, # soft real-space window from this fraction of the box radius (e.g. 0.85); None: none (measured below)
-                hidden:int=256, layers:int=3, # network size (paper: 3 x 256)
-                lr:float=1e-3, batch_size:int=8, # Adam learning rate, images per step
-                l_start:int=12, l_end:int|None=None, ramp_epochs:int=6, # band limit ramp (Fourier pixels); l_end default D/2-1
-                search_every:int=5, search_start:int=1, search_warmup:int=2, search_chunk:int=128, # search schedule
+                hidden:int=256, # width of the network's hidden layers (paper: 256)
+                layers:int=3, # hidden layers of the network (paper: 3)
+                lr:float=1e-3, # Adam learning rate
+                batch_size:int=8, # images per gradient step
+                l_start:int=12, # band limit (Fourier pixels) of the first epochs and of every base-grid search
+                l_end:int|None=None, # band limit at the end of the ramp; None: D/2 - 1
+                ramp_epochs:int=6, # epochs over which the band limit grows from l_start to l_end
+                search_every:int=5, # epochs between search epochs after the warm-up (paper: 5)
+                search_start:int=1, # first search epoch (earlier epochs train at random poses)
+                search_warmup:int=2, # consecutive search epochs from search_start
+                search_chunk:int=128, # images searched at a time, with gradient steps on them in between
                 reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (the paper's +r)
-                base_level:int=2, iters:int=4, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
+                base_level:int=2, # Hopf grid level of the exhaustive search (2: 15 deg)
+                iters:int=4, # refinement rounds after the base grid (each halves the angular step)
+                keep:int=8, # rotations kept per image between refinement rounds
+                t_extent:float=10., # half-width of the base shift grid (pixels)
+                t_ngrid:int=14, # shift grid points per axis
                 classes:int=1, # maps: with K > 1, each image also finds the map that explains it best (`classes.ClassMaps`)
                 class_balance_searches:int=2, # with classes: the first search epochs split the images evenly between them
                 device=None, # default: CUDA if available
@@ -199,11 +207,23 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
              outdir='train_nn', # output folder
              epochs:int=20, # total epochs
-             invert:bool=True, load=None, seed:int=0, ref=None, force:bool=False, datadir=None, lazy:bool|None=None,
-             ind=None, pixel_size:float|None=None, window:float|None=None, # as in `abinit_homo`
-             hidden:int=256, layers:int=3, lr:float=1e-3, batch_size:int=8,
+             invert:bool=True, # invert the data's contrast (False: --uninvert-data)
+             load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
+             seed:int=0, # random seed
+             ref=None, # reference map (.mrc) for an FSC in the report
+             force:bool=False, # replace a previous run in `outdir` (kept aside until this one saves a checkpoint)
+             datadir=None, # folder of the stacks named by a .star/.cs
+             lazy:bool|None=None, # keep images on disk (None: if they would fill over a quarter of the memory)
+             ind=None, # cryoDRGN index .pkl (or array): the images to use
+             pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against the headers
+             window:float|None=None, # soft real-space window from this fraction of the box radius (e.g. 0.85); None: none
+             hidden:int=256, # width of the network's hidden layers
+             layers:int=3, # hidden layers of the network
+             lr:float=1e-3, # Adam learning rate
+             batch_size:int=8, # images per gradient step
              band_limit:int|None=None, # Fourier pixels; default D/2 - 1
-             device=None, progress:bool=True,
+             device=None, # default: CUDA if available
+             progress:bool=True, # progress bars (plain lines where the output is a file)
              cbs:Iterable[Callback]=(), # extra callbacks
             )->Learner:
     "Train the network on images at known, fixed poses (cryoDRGN's train_nn)."
@@ -217,73 +237,6 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
         return _run_job('train-nn', data, run, _job_config('train-nn', arguments, data), list(cbs), epochs, checkpoint, seed,
                         partial(HartleyMLP, data.D, hidden, layers), lr, batch_size, device, progress, rots, shift_px, band_limit, ref,
                         write_pose_files=False)
-
-# %% ../nbs/17_jobs.ipynb #d25e58fc
-def evaluate(poses, # estimated poses, cryoDRGN .pkl
-             ref_poses, # reference (e.g. true) poses, cryoDRGN .pkl
-             map=None, # estimated map (.mrc)
-             ref_map=None, # reference map (.mrc)
-             D:int|None=None, # box size, for translations in pixels (default: from the maps)
-             plot=None, # write an HTML figure here (rotation errors, FSC)
-            ):
-    "Table of pose errors (and FSC) of a result against a reference."
-    import pandas as pd
-    if (map is None) != (ref_map is None): raise ValueError("give both a map and a reference map, or neither")
-    vol = None
-    if map is not None:
-        vol, pixel_size = _read_map(map, D)
-        pixel_size = pixel_size or 1.0
-        D = vol.shape[-1]
-        ref = _read_map(ref_map, D)[0]
-    box = D or 1
-    rots, shifts = read_poses(poses, box)
-    ref_rots, ref_shifts = read_poses(ref_poses, box)
-    check_counts(**{str(poses): len(rots), str(ref_poses): len(ref_rots)})
-    rot_err = rotation_error(rots, ref_rots)
-    trans_err = translation_error(shifts, ref_shifts, ref_rots)
-    unit = 'px' if D else 'box'
-    rows = [('images', len(rots), ''), ('rotation error mean', rot_err.mean, '||R - R_ref||_F^2'),
-            ('rotation error median', rot_err.median, '||R - R_ref||_F^2'), ('rotation angle median', rot_err.angles_deg.median().item(), 'deg'),
-            ('hand flipped', rot_err.flipped, ''), ('translation error mean', trans_err.mean, unit),
-            ('translation error median', trans_err.median, unit)]
-    figures = []
-    if vol is not None:
-        cmp = compare_maps(vol, ref, pixel_size)
-        rows += [('FSC=0.5 resolution', cmp['resolution_0.5'], 'A'), ('FSC=0.143 resolution', cmp['resolution_0.143'], 'A'),
-                 ('map hand flipped', cmp['flipped'], '')]
-        figures.append(fsc_plot(cmp['freqs'], cmp['curve'], pixel_size, title='FSC to the reference'))
-    if plot is not None:
-        import plotly.graph_objects as go
-        hist = go.Figure(go.Histogram(x=np.log10(rot_err.angles_deg.clamp_min(1e-3).numpy()), nbinsx=60))
-        hist.update_layout(title='rotation error after alignment', xaxis_title='log10 angle (deg)', yaxis_title='images', height=350, width=600)
-        body = ''.join(fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate([hist, *figures]))
-        Path(plot).write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>evaluate</title></head><body>{body}</body></html>')
-    return pd.DataFrame(rows, columns=['metric', 'value', 'unit'])
-
-# %% ../nbs/17_jobs.ipynb #b4422a9b
-def demo(outdir='demo', # folder for the dataset (data/) and the reconstruction (run/)
-         n:int=2500, # images
-         snr:float=0.1, # signal variance / noise variance
-         seed:int=0, # seeds the phantom, the poses, the noise and the training
-         force:bool=False, # replace an earlier demo in `outdir`
-         progress:bool=True, # progress bars
-         **abinit_kwargs, # passed to `abinit_homo` (epochs, batch_size, ...)
-        ):
-    "Simulate a dataset from the built-in phantom, reconstruct it ab initio, and print its errors against the truth."
-    outdir = Path(outdir); data, run = outdir / 'data', outdir / 'run'
-    say = print if progress else (lambda *a: None)
-    say(f"1/3 simulate {n} images  (cryodrgn2 simulate -o {data} -n {n} --snr {snr} --seed {seed})")
-    write_dataset(data, phantom(64, seed=seed), n, snr=snr, pixel_size=3.0, seed=seed, force=force, progress=progress)
-    say(f"2/3 ab initio reconstruction  (cryodrgn2 abinit-homo {data / 'particles.mrcs'} --ctf {data / 'ctf.pkl'} "
-        f"--ref {data / 'volume.mrc'} -o {run} --seed {seed})")
-    abinit_homo(data / 'particles.mrcs', data / 'ctf.pkl', run, seed=seed, ref=data / 'volume.mrc', force=force, progress=progress,
-                **abinit_kwargs)
-    say(f"3/3 errors against the truth  (cryodrgn2 evaluate --poses {run / 'poses.pkl'} --ref-poses {data / 'poses.pkl'} "
-        f"--map {run / 'reconstruct.mrc'} --ref-map {data / 'volume.mrc'})")
-    table = evaluate(run / 'poses.pkl', data / 'poses.pkl', run / 'reconstruct.mrc', data / 'volume.mrc', plot=run / 'evaluate.html')
-    say(table.to_string(index=False))
-    say(f"report: {run / 'report.html'} (loss, map, poses, FSC); errors: {run / 'evaluate.html'}")
-    return table
 
 # %% ../nbs/17_jobs.ipynb #503993b8
 HET_SCHEDULES = {  # `abinit_het`'s defaults, by where the VAE's poses start
@@ -323,18 +276,30 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                ind=None, # cryoDRGN index .pkl (or array): the images to use
                pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against the headers
                window:float|None=None, # soft real-space window from this fraction of the box radius (e.g. 0.85); None: none
-               hidden:int=256, layers:int=3, # decoder size (paper: 3 x 256)
-               enc_hidden:int=256, enc_layers:int=3, # encoder size
+               hidden:int=256, # width of the decoder's hidden layers (paper: 256)
+               layers:int=3, # hidden layers of the decoder (paper: 3)
+               enc_hidden:int=256, # width of the encoder's hidden layers
+               enc_layers:int=3, # hidden layers of the encoder
                beta:float|None=None, # KL weight; None: 1/zdim
-               lr:float=1e-3, batch_size:int=8, # Adam learning rate, images per step
+               lr:float=1e-3, # Adam learning rate
+               batch_size:int=8, # images per gradient step
                consensus_epochs:int=10, # first a homogeneous ab initio run (`abinit_homo`, in outdir/consensus) whose poses start the VAE; 0: random poses
                consensus_classes:int=1, # maps of that run (`abinit_homo`'s `classes`): more than one for unrelated structures
                consensus_kwargs:dict|None=None, # other `abinit_homo` arguments of that run (its defaults otherwise)
-               l_start:int=12, l_end:int|None=None, ramp_epochs:int|None=None, # band limit ramp (Fourier pixels); l_end default D/2-1
-               search_every:int=5, search_start:int|None=None, search_warmup:int|None=None, search_chunk:int=128, # search schedule
+               l_start:int=12, # band limit (Fourier pixels) of the first epochs and of every base-grid search
+               l_end:int|None=None, # band limit at the end of the ramp; None: D/2 - 1
+               ramp_epochs:int|None=None, # epochs over which the band limit grows; None: as `HET_SCHEDULES` says
+               search_every:int=5, # epochs between search epochs after the warm-up
+               search_start:int|None=None, # first search epoch; None: as `HET_SCHEDULES` says
+               search_warmup:int|None=None, # consecutive search epochs from search_start; None: as `HET_SCHEDULES` says
+               search_chunk:int=128, # images searched at a time, with gradient steps on them in between
                search_group:int=32, # images whose per-image lattices are built at a time
-               reset_epochs:Iterable[int]|None=None, # epochs starting with a fresh, recentred model (+r)
-               base_level:int|None=None, iters:int|None=None, keep:int=8, t_extent:float=10., t_ngrid:int=14, # pose search
+               reset_epochs:Iterable[int]|None=None, # epochs starting with a fresh, recentred model (+r); None: as `HET_SCHEDULES` says
+               base_level:int|None=None, # Hopf grid level of a global search, or of a local search's neighbours; None: as `HET_SCHEDULES` says
+               iters:int|None=None, # refinement rounds; None: as `HET_SCHEDULES` says
+               keep:int=8, # rotations kept per image between refinement rounds
+               t_extent:float=10., # half-width of the base shift grid (pixels)
+               t_ngrid:int=14, # shift grid points per axis
                device=None, # default: CUDA if available
                bf16_search:bool|None=None, # evaluate the decoder in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                progress:bool=True, # progress bars
@@ -387,110 +352,3 @@ def _append_to_report(path:Path, fig):
     html = Path(path).read_text()
     section = '<h2>Latent space</h2>' + fig.to_html(full_html=False, include_plotlyjs=False)
     with _atomic_path(path) as tmp_path: Path(tmp_path).write_text(html.replace('</body>', section + '</body>', 1))
-
-# %% ../nbs/17_jobs.ipynb #eb85c36b
-@dataclass
-class HetRun:
-    "A trained heterogeneous model read back from its output folder."
-    model:HetVAE # encoder + decoder, in eval mode
-    z:Tensor # (N,zdim) latent means of the epoch
-    epoch:int # the checkpoint's epoch
-    band_limit:int # band limit of that epoch (Fourier pixels)
-    pixel_size:float # Angstrom per pixel
-    scale:float # amplitude scale of the data (maps are multiplied by it)
-    outdir:Path
-    def volumes(self, points:Tensor)->Tensor: # (M,zdim) -> (M,D,D,D) in the data's units
-        "Maps at latent points."
-        return volumes_at(self.model, points, self.band_limit, self.scale)
-
-def load_run(outdir, # an abinit-het output folder
-             epoch:int|None=None, # checkpoint epoch; default the latest
-             device=None, # default CPU
-            )->HetRun:
-    "Read a heterogeneous run: model, latents, band limit, pixel size and scale."
-    outdir = Path(outdir)
-    config_path = outdir / 'config.yaml'
-    if not config_path.is_file(): raise DataError(config_path, 'not found: is this an abinit-het output folder?')
-    config = yaml.safe_load(config_path.read_text())
-    if config.get('job') != 'abinit-het': raise DataError(config_path, f"written by {config.get('job')!r}, not abinit-het")
-    path = latest_checkpoint(outdir) if epoch is None else outdir / f'weights.{epoch}.pt'
-    if path is None or not path.is_file(): raise DataError(outdir, f"no checkpoint weights.{'<epoch>' if epoch is None else epoch}.pt")
-    state = torch.load(path, map_location='cpu', weights_only=False)
-    epoch = state['next_epoch'] - 1
-    model = HetVAE(config['D'], config['zdim'], config['hidden'], config['layers'], config['enc_hidden'], config['enc_layers'])
-    model.load_state_dict(state['model'])
-    z_path = outdir / f'z.{epoch}.pkl'
-    z = torch.from_numpy(read_latents(z_path if z_path.is_file() else outdir / 'z.pkl', len(state['rots'])))
-    return HetRun(model.eval().to(device or 'cpu'), z, epoch, state['band_limit'], config['pixel_size'], config['scale'], outdir)
-
-def eval_vol(outdir, # an abinit-het output folder
-             z, # (zdim,) latent coordinates
-             out, # output .mrc
-             epoch:int|None=None, device=None)->Tensor: # (D,D,D) the map written
-    "Write the map at given latent coordinates."
-    check_output_file(out, inputs=[Path(outdir) / 'config.yaml'])
-    run = load_run(outdir, epoch, device if device is None else check_device(device))
-    z = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1)
-    if len(z) != run.model.zdim: raise ValueError(f"{len(z)} latent coordinates given but the model's zdim is {run.model.zdim}")
-    if not torch.isfinite(z).all(): raise ValueError(f"latent coordinates must be finite numbers, got {z.tolist()}")
-    vol = run.volumes(z[None])[0]
-    write_mrc(out, vol, run.pixel_size)
-    return vol
-
-# %% ../nbs/17_jobs.ipynb #87170048
-def _write_series(folder:Path, vols:Tensor, points:Tensor, pixel_size:float):
-    "vol_000.mrc, ... and z_values.txt in a folder."
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, vol in enumerate(vols): write_mrc(folder / f'vol_{i:03d}.mrc', vol, pixel_size)
-    np.savetxt(folder / 'z_values.txt', points.numpy(), fmt='%.5f')
-
-def _read_color(path, n:int)->np.ndarray:
-    "A per-image value array (N,) from a pickle."
-    values = np.asarray(_load_pickle(path))
-    if values.shape != (n,): raise DataError(path, f"expected one value per image, shape ({n},), found {values.shape}")
-    return values
-
-def analyze(outdir, # an abinit-het output folder
-            pc:int=2, # principal components traversed
-            ksample:int=10, # k-means clusters
-            epoch:int|None=None, # checkpoint epoch; default the latest
-            n_points:int=10, # maps along each PC
-            color=None, # .pkl of one value per image to colour the scatter plots by (e.g. coords.pkl)
-            use_umap:bool=True, # embed with UMAP when umap-learn is installed
-            seed:int=0, device=None)->Path: # the summary .html
-    "Latent-space analysis of a heterogeneous run: PCA, UMAP, k-means, maps along PCs and at cluster centres, HTML summary."
-    run = load_run(outdir, epoch, device if device is None else check_device(device))
-    out = run.outdir / f'analyze.{run.epoch}'
-    z = run.z
-    if pc > z.shape[1]: raise ValueError(f"--pc {pc}: the latent space has {z.shape[1]} dimensions, so at most {z.shape[1]} components")
-    if ksample > len(z): raise ValueError(f"--ksample {ksample}: more clusters than the run's {len(z)} images")
-    proj, _, _, ratio = pca(z)
-    values = None if color is None else _read_color(color, len(z))
-    figures, notes = [], [f'{len(z)} images, zdim {z.shape[1]}, epoch {run.epoch}; explained variance ratio of the PCs: '
-                          + ', '.join(f'{100 * r:.1f}%' for r in ratio.tolist())]
-    xy, axes = (proj[:, :2], ('PC1', 'PC2')) if z.shape[1] > 1 else (torch.cat([proj, torch.zeros_like(proj)], 1), ('PC1', ''))
-    labels, centres = kmeans(z, ksample, seed=seed)
-    figures.append(('PCA, coloured by k-means cluster', latent_scatter(xy, labels.numpy(), f'k-means, k={len(centres)}', axes, discrete=True)))
-    if values is not None: figures.append((f'PCA, coloured by {Path(color).name}', latent_scatter(xy, values, Path(color).name, axes)))
-    embedding = umap_embedding(z, seed) if use_umap and len(z) > 15 else None
-    if embedding is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / 'umap.pkl', 'wb') as f: pickle.dump(embedding, f)
-        figures.append(('UMAP', latent_scatter(embedding, values if values is not None else labels.numpy(), 'UMAP', ('UMAP1', 'UMAP2'),
-                                               discrete=values is None)))
-    for j in range(1, pc + 1):
-        points, t = pc_traversal(z, j, n_points)
-        vols = run.volumes(points)
-        _write_series(out / f'pc{j}', vols, points, run.pixel_size)
-        figures.append((f'maps along PC{j}', explorer_figure(vols, [f'PC{j} = {v:.2f}' for v in t], f'PC{j} traversal')))
-    centre_idx = nearest_images(z, centres)
-    vols = run.volumes(z[centre_idx])
-    folder = out / f'kmeans{len(centres)}'
-    _write_series(folder, vols, z[centre_idx], run.pixel_size)
-    with open(folder / 'labels.pkl', 'wb') as f: pickle.dump(labels.numpy(), f)
-    np.savetxt(folder / 'centers.txt', centres.numpy(), fmt='%.5f')
-    np.savetxt(folder / 'centers_ind.txt', centre_idx.numpy(), fmt='%d')
-    c = run.model.D // 2
-    figures.append((f'k-means centre maps (central xy sections), cluster sizes {torch.bincount(labels, minlength=len(centres)).tolist()}',
-                    image_gallery(vols[:, c], ncols=min(5, len(vols)), titles=[f'cluster {i}' for i in range(len(vols))])))
-    return write_html(out / 'summary.html', figures, f'cryodrgn2 analyze: {run.outdir.name}, epoch {run.epoch}', notes)

@@ -344,4 +344,4 @@ def test_start_here(site):
     sec = (SITE / 'index.html').read_text().split('id="start-here', 1)[1].split('<section', 1)[0]
     path = sec.split('<ol', 1)[1].split('</ol>', 1)[0]  # "Then read, in this order:"
     files = list(dict.fromkeys(h.split('#')[0] or 'index.html' for h in re.findall(r'<a href="([^"]+)"', path)))
-    assert files == ['jobs.html', 'pose.html', 'index.html'], files
+    assert files == ['results.html', 'pose.html', 'index.html'], files
