@@ -8,7 +8,7 @@ import os, sys
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from .train import Callback, CheckpointCallback, SnapshotCallback, LogCallback, ProgressCallback, MonitorCallback
+from .train import Callback
 
 # %% auto #0
 __all__ = ['init_distributed', 'wait_for_processes', 'finish_distributed', 'rank_and_world', 'is_main', 'end_process', 'shard',
@@ -88,14 +88,10 @@ def sum_over_processes(*numbers:float)->list[float]:
     return t.tolist()
 
 # %% ../nbs/15_distributed.ipynb #cbea7ac8
-_WRITERS = (CheckpointCallback, SnapshotCallback, LogCallback, ProgressCallback, MonitorCallback)
-
 class DistributedCallback(Callback):
     "Shard batches over processes, all-reduce gradients, gather poses and losses; only rank 0 writes."
     order = -100
-    def before_fit(self, learn):
-        self.rank, self.world = rank_and_world()
-        if self.rank != 0: learn.cbs = [cb for cb in learn.cbs if not isinstance(cb, _WRITERS)]
+    def before_fit(self, learn): self.rank, self.world = rank_and_world()  # writers are `main_only`: rank 0 alone runs them
     def before_epoch(self, learn):
         global_batches = [b for b in learn.batches if len(b) >= self.world]  # every process gets at least one image
         self.totals = [len(b) for b in global_batches]

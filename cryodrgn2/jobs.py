@@ -40,7 +40,7 @@ def progress_callbacks(progress:bool, # False: no progress output
 
 class CommitCallback(Callback):
     "Once the run has saved a checkpoint, delete the run it replaces (`runs.RunFolder.commit`)."
-    order = 21  # after CheckpointCallback
+    order, main_only = 21, True  # after CheckpointCallback
     def __init__(self, run:RunFolder): self.run = run
     def after_epoch(self, learn): self.run.commit()
 

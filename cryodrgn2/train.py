@@ -26,12 +26,12 @@ from .pose import search, SearchResult
 from .viz import training_figure
 
 # %% auto #0
-__all__ = ['slice_loss', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'Callback', 'run_cbs',
-           'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
-           'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback', 'TrainingDiverged',
-           'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback',
-           'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
-           'launched_rank', 'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
+__all__ = ['slice_loss', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'launched_rank', 'Callback',
+           'run_cbs', 'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint',
+           'PrefetchCallback', 'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback',
+           'TrainingDiverged', 'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback', 'ProgressCallback',
+           'ProgressLineCallback', 'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback',
+           'SnapshotCallback', 'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
@@ -55,15 +55,22 @@ class CancelFitException(Exception): "Stop training (after_fit still runs)."
 class CancelEpochException(Exception): "Skip the rest of this epoch."
 class CancelBatchException(Exception): "Skip the rest of this batch (no gradient step)."
 
+def launched_rank()->int:
+    "This process's rank when started by `torchrun` (its RANK variable); 0 otherwise."
+    return int(os.environ.get('RANK', '0'))
+
 class Callback:
-    "Base class of training callbacks; lower `order` runs first."
+    "Base class of training callbacks; lower `order` runs first; `main_only` ones run only in the process that writes files."
     order = 0
+    main_only = False  # True for callbacks that write files or draw: under torchrun only rank 0 (`launched_rank`) runs them
 
 def run_cbs(cbs:Iterable[Callback], # callbacks
             method_name:str, # e.g. 'before_epoch'
             learn=None): # passed to each method
     "Call `method_name(learn)` on every callback that defines it, in `order`."
+    main = launched_rank() == 0
     for cb in sorted(cbs, key=attrgetter('order')):
+        if cb.main_only and not main: continue
         method = getattr(cb, method_name, None)
         if method is not None: method(learn)
 
@@ -215,6 +222,7 @@ def load(self:Learner, path):
 # %% ../nbs/12_train.ipynb #b82c9ac5
 class CheckpointCallback(Callback):
     "Save a resumable checkpoint `weights.<epoch>.pt` in `outdir` after every `every` epochs and after the last."
+    main_only = True
     order = 20
     def __init__(self, outdir, every:int=1):
         self.outdir, self.every = Path(outdir), every
@@ -341,6 +349,7 @@ class PoseSearchCallback(Callback):
 # %% ../nbs/12_train.ipynb #57968868
 class ProgressCallback(Callback):
     "Progress bars with ETA: one over epochs, one over the batches of the current epoch."
+    main_only = True
     order = 30
     def before_fit(self, learn):
         self.epochs = tqdm(total=learn.n_epochs, initial=learn.epoch + 1, desc='epochs', unit='epoch', dynamic_ncols=True)
@@ -359,6 +368,7 @@ class ProgressCallback(Callback):
 
 class ProgressLineCallback(Callback):
     "Plain progress lines (no cursor codes), at most one every `every_s` seconds: for logs and cluster job output."
+    main_only = True
     order = 30
     def __init__(self, every_s:float=30., # seconds between lines
                  stream=None): # file-like; default sys.stderr
@@ -387,6 +397,7 @@ def append_log(path, # log file
 
 class LogCallback(Callback):
     "Append one line per epoch (and the start and end of each fit) to a log file."
+    main_only = True
     order = 25
     def __init__(self, path): self.path = Path(path)
     def write(self, line:str): append_log(self.path, line)
@@ -405,6 +416,7 @@ def in_jupyter()->bool:
 
 class MonitorCallback(Callback):
     "Live figure in Jupyter after every epoch: loss, central slices of the map, viewing directions. No-op elsewhere."
+    main_only = True
     order = 40
     def __init__(self, every:int=1): self.every, self.active = every, in_jupyter()
     def before_fit(self, learn):
@@ -428,6 +440,7 @@ def volume(self:Learner)->Tensor: # (D,D,D) real-space map in the data's units
 
 class SnapshotCallback(Callback):
     "Write `reconstruct.<epoch>.mrc` and (with `poses`) `poses.<epoch>.pkl` after every `every` epochs and after the last."
+    main_only = True
     order = 15
     def __init__(self, outdir, every:int=1, poses:bool=True):
         self.outdir, self.every, self.poses = Path(outdir), every, poses
@@ -436,11 +449,6 @@ class SnapshotCallback(Callback):
         if (e + 1) % self.every and e != learn.n_epochs - 1: return
         write_mrc(self.outdir / f'reconstruct.{e}.mrc', learn.volume(), learn.data.pixel_size)
         if self.poses: write_poses(self.outdir / f'poses.{e}.pkl', learn.rots, learn.shift_px, learn.data.D)
-
-# %% ../nbs/12_train.ipynb #ace88958
-def launched_rank()->int:
-    "This process's rank when started by `torchrun` (its RANK variable); 0 otherwise."
-    return int(os.environ.get('RANK', '0'))
 
 # %% ../nbs/12_train.ipynb #fb7fc88a
 def last_layer_grad_norm(model:nn.Module, # a coordinate network

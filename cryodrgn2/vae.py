@@ -18,7 +18,7 @@ from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, _device
 from .pose import evaluate, inference, search, SearchResult, local_candidates, local_reach
 from .so3 import so3_grid
-from .train import Callback, PoseSearchCallback, slice_loss, rotation_angle_deg, launched_rank, in_jupyter
+from .train import Callback, PoseSearchCallback, slice_loss, rotation_angle_deg, in_jupyter
 
 # %% auto #0
 __all__ = ['ImageEncoder', 'kl_divergence', 'HetVAE', 'vae_loss', 'encode_all', 'VAECallback', 'wedge_mask', 'LatentLattices',
@@ -259,10 +259,10 @@ def read_latents(path, # z.pkl
 # %% ../nbs/13_vae.ipynb #10aa3610
 class LatentSnapshotCallback(Callback):
     "Write `z.<epoch>.pkl` (cryoDRGN layout) after every `every` epochs and after the last (rank 0 only)."
-    order = 15
+    order, main_only = 15, True
     def __init__(self, outdir, every:int=1): self.outdir, self.every = Path(outdir), every
     def after_epoch(self, learn):
-        if launched_rank() > 0 or ((learn.epoch + 1) % self.every and learn.epoch != learn.n_epochs - 1): return
+        if (learn.epoch + 1) % self.every and learn.epoch != learn.n_epochs - 1: return
         write_latents(self.outdir / f'z.{learn.epoch}.pkl', learn.z_mu, learn.z_logvar)
 
 def pca(z:Tensor, # (N,zdim) latents
@@ -304,7 +304,7 @@ def latent_figure(z:Tensor, # (N,zdim) latents
 
 class LatentMonitorCallback(Callback):
     "Live latent scatter in Jupyter after every epoch (coloured by `color` if given). No-op elsewhere."
-    order = 41
+    order, main_only = 41, True
     def __init__(self, color=None, every:int=1): self.color, self.every, self.active = color, every, in_jupyter()
     def before_fit(self, learn):
         if not self.active: return
