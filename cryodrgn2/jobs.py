@@ -13,7 +13,8 @@ import numpy as np
 import torch
 import yaml
 from torch import Tensor
-from .io import DataError, check_counts, read_poses, write_poses, read_mrc, write_mrc, _atomic_path, _load_pickle
+from .io import DataError, check_counts, read_mrc, write_mrc, _atomic_path, load_pickle
+from .tables import read_poses, write_poses
 from .data import read_inputs, check_map_pixel_size
 from .metrics import rotation_error, translation_error, fsc, fsc_resolution, align_volumes
 from .models import HartleyMLP, fast_bf16
@@ -457,7 +458,7 @@ def _write_series(folder:Path, vols:Tensor, points:Tensor, pixel_size:float):
 
 def _read_color(path, n:int)->np.ndarray:
     "A per-image value array (N,) from a pickle."
-    values = np.asarray(_load_pickle(path))
+    values = np.asarray(load_pickle(path))
     if values.shape != (n,): raise DataError(path, f"expected one value per image, shape ({n},), found {values.shape}")
     return values
 
