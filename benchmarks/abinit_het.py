@@ -128,7 +128,8 @@ print(json.dumps(dict(seconds=time.perf_counter() - start, resumed=resume)))
 SCORE = r'''
 import sys, json, pickle, torch, numpy as np
 from pathlib import Path
-from cryodrgn2.io import read_poses, read_mrc
+from cryodrgn2.io import read_mrc
+from cryodrgn2.tables import read_poses
 from cryodrgn2.metrics import rotation_error
 from cryodrgn2.metrics import compare_maps
 from cryodrgn2.analysis import kmeans
@@ -174,7 +175,7 @@ print(json.dumps(out))
 CONSENSUS = r'''
 import sys, json, pickle, torch, numpy as np
 from pathlib import Path
-from cryodrgn2.io import read_poses
+from cryodrgn2.tables import read_poses
 from cryodrgn2.metrics import rotation_error
 D = json.loads((Path(sys.argv[2]) / 'truth.json').read_text())['D']
 n = int(sys.argv[3])

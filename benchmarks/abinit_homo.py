@@ -34,7 +34,8 @@ print(json.dumps(dict(seconds=time.perf_counter() - start, epochs=[{k: v for k, 
 
 SCORE = r'''
 import sys, json, pickle, torch, numpy as np
-from cryodrgn2.io import read_poses, read_mrc
+from cryodrgn2.io import read_mrc
+from cryodrgn2.tables import read_poses
 from cryodrgn2.metrics import rotation_error, translation_error
 from cryodrgn2.metrics import compare_maps
 poses, true_poses, D, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

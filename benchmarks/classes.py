@@ -20,7 +20,7 @@ import sys, json, pickle, time, torch, numpy as np
 from pathlib import Path
 torch.set_num_threads(int(sys.argv[4]))
 from cryodrgn2.jobs import abinit_homo
-from cryodrgn2.io import read_poses
+from cryodrgn2.tables import read_poses
 from cryodrgn2.metrics import rotation_error
 data, out, balance = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 start = time.perf_counter()

@@ -151,7 +151,7 @@ def downsample_all(work, args, env):
 # ---------------------------------------------------------------- 3. CTF
 def parse_ctfs(work, plan, args, env):
     "Full-size CTF tables from the star, both tools; a matched-size copy of ours (D_new, pixel size * D / D_new)."
-    from cryodrgn2.io import read_ctf, write_ctf
+    from cryodrgn2.tables import read_ctf, write_ctf
     star = work / 'project' / STAR
     run([str(BIN / 'cryodrgn'), 'parse_ctf_star', str(star), '-o', str(work / 'ref' / 'ctf.pkl')], env)
     how = None
@@ -176,7 +176,7 @@ def parse_ctfs(work, plan, args, env):
 # ---------------------------------------------------------------- 4. align (ours, whole process)
 def ours_align(work, particles, ctf, name, env):
     "`cryodrgn2 align` as a process: the poses (rots, shift_px at the stack's box) and wall seconds, or the error."
-    from cryodrgn2.io import read_poses
+    from cryodrgn2.tables import read_poses
     out = work / 'ours' / f'poses.{name}.pkl'
     cmd = [str(BIN / 'cryodrgn2'), 'align', str(particles), '--volume', str(work / 'ours' / 'map.128.mrc'), '--ctf', str(ctf), '-o', str(out)]
     try: _, seconds = run(cmd, env)

@@ -8,7 +8,8 @@ import math
 import torch
 from torch import Tensor
 from .geometry import freq_lattice
-from .io import DataError, CTF_COLUMNS, _checked_ctf
+from .io import DataError
+from .tables import CTF_COLUMNS, checked_ctf
 
 # %% auto #0
 __all__ = ['electron_wavelength', 'compute_ctf', 'check_ctf_params', 'ctf_from_params', 'ctf_images']
@@ -61,7 +62,7 @@ def check_ctf_params(params:Tensor, # (N,9) cryoDRGN CTF table
                      source:str='ctf parameters', # file name (or description) for the error message
                     )->Tensor: # the table as float32, validated
     "Raise `DataError` (one line naming `source`, the problem and the first bad row) for impossible CTF parameters."
-    return _checked_ctf(source, params)
+    return checked_ctf(source, params)
 
 def ctf_from_params(params:Tensor, # (B,9) cryoDRGN CTF rows
                     freqs:Tensor, # (...,2) frequencies in cycles/pixel (e.g. `freq_lattice(D).reshape(-1, 2)`)

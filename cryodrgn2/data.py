@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 from .fourier import ht2_center
-from .io import DataError, check_counts, load_particles, read_ind, read_ctf, particle_file_ctf
+from .io import DataError, check_counts, load_particles, read_ind
+from .tables import read_ctf, particle_file_ctf
 
 # %% auto #0
 __all__ = ['PIXEL_SIZE_TOLERANCE', 'BACKGROUND_RADIUS', 'ctf_at_box', 'stack_pixel_size', 'check_map_pixel_size', 'soft_window',
@@ -19,7 +20,7 @@ __all__ = ['PIXEL_SIZE_TOLERANCE', 'BACKGROUND_RADIUS', 'ctf_at_box', 'stack_pix
            'Particles', 'prepare_particles', 'Inputs', 'read_inputs']
 
 # %% ../nbs/03b_data.ipynb #f9c37183
-def ctf_at_box(params:Tensor|np.ndarray, # (N,9) cryoDRGN CTF rows, columns `io.CTF_COLUMNS`
+def ctf_at_box(params:Tensor|np.ndarray, # (N,9) cryoDRGN CTF rows, columns `tables.CTF_COLUMNS`
                D:int, # box of the images they are applied to
               )->Tensor: # (N,9) float32: column 0 = D, column 1 = D_ctf * apix_ctf / D
     "CTF rows describing images of box D (a Fourier-cropped stack keeps the extent D_ctf * apix_ctf)."

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 import yaml
 from torch import Tensor
-from .io import DataError, check_counts, read_poses, write_poses, read_mrc, write_mrc, _atomic_path
+from .io import DataError, check_counts, read_mrc, write_mrc, _atomic_path
+from .tables import read_poses, write_poses
 from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size
 from .metrics import compare_maps
 from .models import HartleyMLP, fast_bf16

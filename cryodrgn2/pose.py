@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from .geometry import freq_lattice, circular_mask
 from .fourier import ht2_center, iht3_center
 from .ctf import ctf_from_params
-from .io import DataError, read_mrc, write_poses
+from .io import DataError, read_mrc
+from .tables import write_poses
 from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages
 from .imaging import slice_coords, VoxelModel
 from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid

@@ -16,9 +16,10 @@ import torch
 from torch import Tensor
 from .fourier import ht2_center, iht2_center, ht3_center, iht3_center
 from .geometry import matrix_to_euler
-from .io import (DataError, ParticleSource, load_particles, mrc_layout, open_stack_for_writing, read_cs, read_ctf,
-                          read_ind, read_mrc, read_poses, read_star, write_ctf, write_mrc, write_poses, write_relion_star,
-                          write_star, parse_ctf_star, parse_ctf_csparc, parse_pose_star, parse_pose_csparc)
+from .io import (DataError, ParticleSource, load_particles, mrc_layout, open_stack_for_writing, read_cs, read_ind,
+                          read_mrc, read_star, write_mrc, write_star)
+from .tables import (read_ctf, read_poses, write_ctf, write_poses, write_relion_star, parse_ctf_star, parse_ctf_csparc,
+                              parse_pose_star, parse_pose_csparc)
 
 # %% auto #0
 __all__ = ['fourier_crop', 'batch_for_memory', 'downsample_stack', 'chunk_paths', 'Downsampled', 'downsample', 'ctf_summary',

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import yaml
 from torch import Tensor
-from .io import DataError, check_counts, read_poses, write_mrc, _load_pickle
+from .io import DataError, check_counts, write_mrc, load_pickle
+from .tables import read_poses
 from .metrics import rotation_error, translation_error, compare_maps
 from .viz import fsc_plot, image_gallery, write_html
 from .train import latest_checkpoint
@@ -151,7 +152,7 @@ def _write_series(folder:Path, vols:Tensor, points:Tensor, pixel_size:float):
 
 def _read_color(path, n:int)->np.ndarray:
     "A per-image value array (N,) from a pickle."
-    values = np.asarray(_load_pickle(path))
+    values = np.asarray(load_pickle(path))
     if values.shape != (n,): raise DataError(path, f"expected one value per image, shape ({n},), found {values.shape}")
     return values
 

@@ -202,7 +202,8 @@ def write_dataset(outdir:str|Path, volumes:Tensor|Sequence[Tensor], n:int, snr:f
                   scale:float=1.0, # multiplies every written pixel value, e.g. 300
                   force:bool=False, progress:bool=True, **plan_kwargs)->SimulationPlan:
     "Simulate a particle stack and write it with its poses, CTF and a RELION star file (flat, or as a RELION project)."
-    from cryodrgn2.io import write_poses, write_ctf, write_relion_star, write_mrc
+    from cryodrgn2.io import write_mrc
+    from cryodrgn2.tables import write_poses, write_ctf, write_relion_star
     outdir = Path(outdir)
     if not pixel_size > 0: raise ValueError(f"pixel_size must be > 0, got {pixel_size}")
     if optics_amp_contrast is not None and not relion_project: raise ValueError("optics_amp_contrast needs relion_project=True")

@@ -19,7 +19,8 @@ from .ctf import ctf_from_params
 from .imaging import slice_coords
 from .shifts import Band, band, phase_ramps, shift_coefficients
 from .data import Particles, NormalisedImages
-from .io import DataError, write_poses, write_mrc, _atomic_path
+from .io import DataError, write_mrc, _atomic_path
+from .tables import write_poses
 from .metrics import rotation_distance
 from .models import HartleyMLP, to_volume
 from .pose import search, SearchResult

@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from .fourier import ht2_center, symmetrize_ht
 from .ctf import ctf_from_params
 from .geometry import circular_mask, freq_lattice
-from .io import DataError, _atomic_path, _load_pickle
+from .io import DataError, _atomic_path, load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, _device
 from .pose import evaluate, inference, search, SearchResult, local_candidates, local_reach
@@ -250,7 +250,7 @@ def read_latents(path, # z.pkl
                  n:int|None=None, # expected number of images
                 )->np.ndarray: # (N,zdim) means
     "Read the latent means of a z.pkl (cryoDRGN's or ours)."
-    z = _load_pickle(path)
+    z = load_pickle(path)
     if not isinstance(z, np.ndarray) or z.ndim != 2: raise DataError(path, f"expected an (N, zdim) array of latent means, found {type(z).__name__}"
                                                                      + (f" of shape {z.shape}" if hasattr(z, 'shape') else ''))
     if n is not None and len(z) != n: raise DataError(path, f"holds latents of {len(z)} images but the data has {n}")

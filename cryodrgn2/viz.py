@@ -244,7 +244,8 @@ def write_html(path, # output .html
 def dataset_figures(folder, # a dataset folder (particles.mrcs or particles.star; optional poses.pkl, ctf.pkl, volume.mrc)
                     n_images:int=24)->list[tuple[str, go.Figure]]:
     "The figures of a dataset report: particle gallery, map, viewing directions, CTF."
-    from cryodrgn2.io import load_particles, read_poses, read_ctf, read_mrc, DataError
+    from cryodrgn2.io import load_particles, read_mrc, DataError
+    from cryodrgn2.tables import read_poses, read_ctf
     folder = Path(folder)
     stacks = [folder / n for n in ('particles.star', 'particles.mrcs', 'particles.txt', 'particles.cs') if (folder / n).exists()]
     if not stacks: raise DataError(folder, "no particles.star/.mrcs/.txt/.cs in this folder")

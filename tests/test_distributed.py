@@ -68,7 +68,7 @@ def test_torchrun_cli_job(small_data, tmp_path):
     log = (out / 'run.log').read_text()
     assert log.count('abinit-homo: 48 images') == 1 and '2 processes' in log, log
     assert log.count('epoch   1') == 1  # one line per epoch: only rank 0 logs
-    from cryodrgn2.io import read_poses
+    from cryodrgn2.tables import read_poses
     rots, shift_px = read_poses(out / 'poses.pkl', 32)
     assert rots.shape == (48, 3, 3) and torch.isfinite(rots).all()
     assert (out / 'reconstruct.mrc').exists() and (out / 'report.html').exists()

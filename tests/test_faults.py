@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from cryodrgn2.simulate import phantom, write_dataset
-from cryodrgn2.io import read_poses
+from cryodrgn2.tables import read_poses
 
 D, N = 32, 200
 TINY = dict(hidden=64, layers=2, l_start=8, l_end=12, ramp_epochs=2, search_warmup=2, search_chunk=100, reset_epochs=(3,),

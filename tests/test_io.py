@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cryodrgn2.geometry import random_rotations
-from cryodrgn2.io import (DataError, check_counts, load_particles, parse_ctf_csparc, parse_ctf_star, parse_pose_csparc,
-                          parse_pose_star, read_ctf, read_mrc, read_poses, read_star, write_cs, write_mrc)
+from cryodrgn2.io import DataError, check_counts, load_particles, read_mrc, read_star, write_cs, write_mrc
+from cryodrgn2.tables import parse_ctf_csparc, parse_ctf_star, parse_pose_csparc, parse_pose_star, read_ctf, read_poses
 
 from datapaths import DATA
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason='shared test data not available')
@@ -227,7 +227,7 @@ def test_cs_particles(tmp_path):
 
 def test_written_star_reads_the_same_in_cryodrgn(tmp_path):
     "write_relion_star -> cryoDRGN's parse_pose_star / parse_ctf_star give our write_poses / write_ctf pickles."
-    from cryodrgn2.io import write_ctf, write_poses, write_relion_star
+    from cryodrgn2.tables import write_ctf, write_poses, write_relion_star
     n, D, apix = 8, 32, 2.5
     rots = random_rotations(n, torch.Generator().manual_seed(0))
     shift_px = torch.randn(n, 2, generator=torch.Generator().manual_seed(1)) * 3

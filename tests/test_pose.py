@@ -13,7 +13,8 @@ import torch
 from cryodrgn2.fourier import ht2_center, symmetrize_ht
 from cryodrgn2.geometry import freq_lattice
 from cryodrgn2.imaging import VoxelModel, form_images, sample_lattice
-from cryodrgn2.io import DataError, read_mrc, read_poses
+from cryodrgn2.io import DataError, read_mrc
+from cryodrgn2.tables import read_poses
 from cryodrgn2.pose import align, search
 from cryodrgn2.shifts import shift_grid
 from cryodrgn2.simulate import simulate, write_dataset

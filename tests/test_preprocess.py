@@ -12,7 +12,8 @@ import starfile
 import torch
 
 from cryodrgn2.geometry import random_rotations
-from cryodrgn2.io import DataError, load_particles, read_ctf, write_cs, write_mrc, write_poses
+from cryodrgn2.io import DataError, load_particles, write_cs, write_mrc
+from cryodrgn2.tables import read_ctf, write_poses
 from cryodrgn2.preprocess import downsample, export_star, parse_ctf, parse_pose
 
 from datapaths import DATA

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 pytest.importorskip('cryodrgn')
-from cryodrgn2.io import load_particles, read_ctf
+from cryodrgn2.io import load_particles
+from cryodrgn2.tables import read_ctf
 from cryodrgn2.simulate import phantom, write_dataset
 
 STAR = 'Extract/job002/particles.star'

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cryodrgn2.simulate import phantom, write_dataset
-from cryodrgn2.io import read_poses
+from cryodrgn2.tables import read_poses
 
 D, N = 32, 300
 # a small, quick schedule: search epochs 1 and 2, a reset at 3 (for the 4-epoch resume test), coarse grids for D=32
