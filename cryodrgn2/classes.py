@@ -10,10 +10,10 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn, Tensor
-from .io import write_mrc, _atomic_path
+from .io import write_mrc, atomic_path
 from .models import to_volume
 from .pose import search, SearchResult
-from .train import Callback, PoseSearchCallback, slice_loss, launched_rank, _stream_seed
+from .train import Callback, PoseSearchCallback, slice_loss, launched_rank, stream_seed
 
 # %% auto #0
 __all__ = ['ClassMaps', 'assign_classes', 'search_classes', 'ClassCallback', 'ClassSearchCallback']
@@ -75,7 +75,7 @@ class ClassCallback(Callback):
         self.n_classes, self.outdir = n_classes, None if outdir is None else Path(outdir)
     def before_fit(self, learn):
         if 'classes' not in learn.per_image:  # a new fit: an even, random split
-            gen = torch.Generator().manual_seed(_stream_seed(learn.seed, -1, 3))
+            gen = torch.Generator().manual_seed(stream_seed(learn.seed, -1, 3))
             learn.per_image['classes'] = torch.randperm(len(learn.data), generator=gen) % self.n_classes
     def loss(self, learn, batch)->Tensor:
         "Each image of the batch against the map of its class (the learner's loss hook)."
@@ -86,7 +86,7 @@ class ClassCallback(Callback):
         learn.record['class_sizes'] = sizes.tolist()
         learn.model.shown.fill_(int(sizes.argmax()))
         if self.outdir is not None and launched_rank() == 0:
-            with _atomic_path(self.outdir / 'classes.pkl') as tmp_path, open(tmp_path, 'wb') as f:
+            with atomic_path(self.outdir / 'classes.pkl') as tmp_path, open(tmp_path, 'wb') as f:
                 pickle.dump(learn.per_image['classes'].numpy().astype(np.int64), f)
     def after_fit(self, learn):
         if self.outdir is None or launched_rank() > 0 or learn.epoch < 0: return

@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['DataError', 'check_counts', 'load_pickle', 'dump_pickle', 'MrcLayout', 'mrc_layout', 'read_mrc', 'write_mrc',
-           'open_stack_for_writing', 'read_star', 'write_star', 'read_cs', 'write_cs', 'cs_field', 'ParticleSource',
-           'star_pixel_size', 'require_columns', 'load_particles', 'read_ind', 'first_stack']
+__all__ = ['DataError', 'check_counts', 'atomic_path', 'load_pickle', 'dump_pickle', 'MrcLayout', 'mrc_layout', 'read_mrc',
+           'write_mrc', 'open_stack_for_writing', 'read_star', 'write_star', 'read_cs', 'write_cs', 'cs_field',
+           'ParticleSource', 'star_pixel_size', 'require_columns', 'load_particles', 'read_ind', 'first_stack']
 
 # %% ../nbs/02_io.ipynb #ec435d59
 class DataError(ValueError):
@@ -41,7 +41,8 @@ def check_counts(**counts:int):
 
 # %% ../nbs/02_io.ipynb #a2a83dae
 @contextmanager
-def _atomic_path(path):
+def atomic_path(path, # the file to write
+               ): # yields a temporary path in the same folder
     "A temporary path beside `path`, renamed onto `path` only if the block succeeds."
     path = Path(path)
     tmp_path = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
@@ -62,7 +63,7 @@ def load_pickle(path, # a pickle file (.pkl)
 def dump_pickle(path, # the file to write
                 obj): # any picklable object
     "Pickle `obj` to `path` atomically."
-    with _atomic_path(path) as tmp_path, open(tmp_path, 'wb') as f: pickle.dump(obj, f)
+    with atomic_path(path) as tmp_path, open(tmp_path, 'wb') as f: pickle.dump(obj, f)
 
 # %% ../nbs/02_io.ipynb #e3fd37b4
 _HEADER_BYTES = 1024
@@ -129,7 +130,7 @@ def write_mrc(path, data:Tensor|np.ndarray, # (D,D,D) volume or (N,D,D) stack
               pixel_size:float=1.0):
     "Write float32 data and its pixel size atomically; names ending in .mrcs are marked as image stacks."
     data = np.ascontiguousarray(torch.as_tensor(data).detach().cpu().numpy(), dtype=np.float32)
-    with _atomic_path(path) as tmp_path, mrcfile.new(tmp_path, overwrite=True) as mrc:
+    with atomic_path(path) as tmp_path, mrcfile.new(tmp_path, overwrite=True) as mrc:
         mrc.set_data(data)
         mrc.voxel_size = pixel_size
         if str(path).endswith('.mrcs'): mrc.set_image_stack()
@@ -137,7 +138,7 @@ def write_mrc(path, data:Tensor|np.ndarray, # (D,D,D) volume or (N,D,D) stack
 @contextmanager
 def open_stack_for_writing(path, n:int, D:int, pixel_size:float=1.0):
     "A new (n,D,D) float32 .mrcs stack memory-mapped for writing in batches; it appears at `path` only when complete."
-    with _atomic_path(path) as tmp_path, mrcfile.new_mmap(tmp_path, shape=(n, D, D), mrc_mode=2, overwrite=True) as mrc:
+    with atomic_path(path) as tmp_path, mrcfile.new_mmap(tmp_path, shape=(n, D, D), mrc_mode=2, overwrite=True) as mrc:
         mrc.set_image_stack()
         mrc.voxel_size = pixel_size
         yield mrc.data
@@ -169,7 +170,7 @@ def read_star(path, merge_optics:bool=False, # append each particle's optics-gro
 def write_star(path, particles:pd.DataFrame, optics:pd.DataFrame|None=None):
     "Write a .star file atomically: RELION 3.1 layout (data_optics + data_particles) when optics are given."
     blocks = {'optics': optics, 'particles': particles} if optics is not None else {'': particles}
-    with _atomic_path(path) as tmp_path: starfile.write(blocks, tmp_path, float_format='%.9g')  # 9 digits: float32 exact
+    with atomic_path(path) as tmp_path: starfile.write(blocks, tmp_path, float_format='%.9g')  # 9 digits: float32 exact
 
 # %% ../nbs/02_io.ipynb #fd59d719
 def read_cs(path)->np.ndarray: # structured array, one record per particle
@@ -183,7 +184,7 @@ def read_cs(path)->np.ndarray: # structured array, one record per particle
 
 def write_cs(path, data:np.ndarray):
     "Write a structured array as a cryoSPARC .cs file (atomically)."
-    with _atomic_path(path) as tmp_path, open(tmp_path, 'wb') as f: np.save(f, data)
+    with atomic_path(path) as tmp_path, open(tmp_path, 'wb') as f: np.save(f, data)
 
 def cs_field(path, # the .cs file (named in the error)
              data:np.ndarray, # its records (`read_cs`)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import yaml
 from torch import Tensor
-from .io import DataError, check_counts, read_mrc, write_mrc, _atomic_path
+from .io import DataError, check_counts, read_mrc, write_mrc, atomic_path
 from .tables import read_poses, write_poses
 from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size
 from .metrics import compare_maps
@@ -108,7 +108,7 @@ def write_report(path, # .html file
     rows = ''.join(f'<tr><td>{k}</td><td>{v}</td></tr>' for k, v in summary.items())
     body = ''.join(fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures))
     html = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title></head><body><h1>{title}</h1><table>{rows}</table>{body}</body></html>'
-    with _atomic_path(path) as tmp_path: Path(tmp_path).write_text(html)
+    with atomic_path(path) as tmp_path: Path(tmp_path).write_text(html)
     return summary
 
 # %% ../nbs/17_jobs.ipynb #245ef04e
@@ -352,4 +352,4 @@ def _append_to_report(path:Path, fig):
     "Add a figure at the end of an HTML report written by `write_report` (plotly.js is already inline there)."
     html = Path(path).read_text()
     section = '<h2>Latent space</h2>' + fig.to_html(full_html=False, include_plotlyjs=False)
-    with _atomic_path(path) as tmp_path: Path(tmp_path).write_text(html.replace('</body>', section + '</body>', 1))
+    with atomic_path(path) as tmp_path: Path(tmp_path).write_text(html.replace('</body>', section + '</body>', 1))

@@ -16,7 +16,7 @@ from .pose import evaluate
 
 # %% auto #0
 __all__ = ['GaussianEncoding', 'GeometricEncoding', 'ResidualLinear', 'ReLU', 'HartleyMLP', 'fast_bf16', 'eval_slices',
-           'to_volume', 'write_volume']
+           'model_device', 'to_volume', 'write_volume']
 
 # %% ../nbs/11_models.ipynb #d758fe99
 class GaussianEncoding(nn.Module):
@@ -139,7 +139,7 @@ def eval_slices(model:nn.Module, # coords (...,3) [, z] -> Hartley values
     return model(slice_coords(rots, disc), z)
 
 # %% ../nbs/11_models.ipynb #be13438c
-def _device(model:nn.Module)->torch.device:
+def model_device(model:nn.Module)->torch.device:
     "Device of a model's first parameter or buffer (CPU if it has none)."
     return next((t.device for t in [*model.parameters(), *model.buffers()]), torch.device('cpu'))
 
@@ -150,7 +150,7 @@ def to_volume(model:nn.Module, # coords (...,3) [, z] -> Hartley values
               batch:int=2 ** 15, # coordinates per model call (bounds the activations' memory)
              )->Tensor: # (D,D,D) real-space map V[z,y,x]
     "The real-space map a model represents: its values on the lattice ball, inverse Hartley transformed."
-    device = _device(model)
+    device = model_device(model)
     ball = circular_mask(D, D / 2 if radius is None else radius, ndim=3, device=device)
     coords = freq_lattice(D, ndim=3, device=device)[ball][None]  # (1,N,3): one map
     ht = torch.zeros(D, D, D, device=device)

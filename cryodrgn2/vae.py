@@ -13,9 +13,9 @@ from torch import nn, Tensor
 from .fourier import ht2_center, symmetrize_ht
 from .ctf import ctf_from_params
 from .geometry import circular_mask, freq_lattice
-from .io import DataError, _atomic_path, load_pickle
+from .io import DataError, atomic_path, load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
-from .models import HartleyMLP, ResidualLinear, ReLU, _device
+from .models import HartleyMLP, ResidualLinear, ReLU, model_device
 from .pose import evaluate, inference, search, SearchResult, local_candidates, local_reach
 from .so3 import so3_grid
 from .train import Callback, PoseSearchCallback, slice_loss, rotation_angle_deg, in_jupyter
@@ -192,7 +192,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
                   **search_kwargs, # passed to `pose.search` (base_level, base_keep, keep, iters, t_extent, t_ngrid)
                  )->SearchResult:
     "Pose of every image against the decoder at that image's own z (on per-image lattices)."
-    device = device or _device(decoder)
+    device = device or model_device(decoder)
     D, results = images.shape[-1], []
     radius = min(l_max, D // 2 - 1) + 2
     defaults = {name: p.default for name, p in inspect.signature(search).parameters.items()}
@@ -242,7 +242,7 @@ def write_latents(path, # output .pkl
                   mu:Tensor, # (N,zdim) means
                   logvar:Tensor|None=None): # (N,zdim) log-variances
     "Write latents in cryoDRGN's z.pkl layout (means, then log-variances)."
-    with _atomic_path(path) as tmp_path, open(tmp_path, 'wb') as f:
+    with atomic_path(path) as tmp_path, open(tmp_path, 'wb') as f:
         pickle.dump(np.asarray(mu, dtype=np.float32), f)
         if logvar is not None: pickle.dump(np.asarray(logvar, dtype=np.float32), f)
 

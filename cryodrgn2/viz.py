@@ -228,7 +228,7 @@ def write_html(path, # output .html
                notes:list[str]=(), # paragraphs of text shown before the figures
               )->Path:
     "Write figures to one offline HTML page (plotly.js inlined once)."
-    from cryodrgn2.io import _atomic_path
+    from cryodrgn2.io import atomic_path
     path, parts = Path(path), []
     for i, item in enumerate(figures):
         heading, fig = item if isinstance(item, tuple) else (None, item)
@@ -237,7 +237,7 @@ def write_html(path, # output .html
     text = ''.join(f'<p>{html.escape(n)}</p>' for n in notes)
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
             f'<body style="font-family:sans-serif"><h1>{html.escape(title)}</h1>{text}{"".join(parts)}</body></html>')
-    with _atomic_path(path) as tmp: Path(tmp).write_text(page, encoding='utf-8')
+    with atomic_path(path) as tmp: Path(tmp).write_text(page, encoding='utf-8')
     return path
 
 # %% ../nbs/04_viz.ipynb #e58a49f7

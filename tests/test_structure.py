@@ -3,7 +3,7 @@
 - Every import between the package's modules, including imports inside functions, goes to a module whose notebook
   comes earlier in `nbs/` (sorted by name: 02_io < 02a_... < 02b_... < 03_ctf ...). So there is no import cycle and
   no lazy import of a later module.
-- No module is over 500 lines (the generated `_modidx.py` aside).
+- No module is over 500 lines (the generated `_modidx.py` aside), and none imports a private name of another.
 - Each job's command line sets every parameter of the job function (a flag generated from its docment, or one written
   by hand), and `cryodrgn2 <command> --help` prints the docment of every generated flag.
 """
@@ -90,3 +90,13 @@ def test_every_job_parameter_is_a_flag(command, module, name, by_hand, left_out)
     docs = source_docments(module, name)
     for param in generated:
         assert ' '.join(docs[param]['doc'].split()) in help_text, f'{command} --help lacks the docment of {param}'
+
+
+def test_no_private_names_across_modules():
+    "A module uses another's public names only (a private name is free to change without notice)."
+    private = []
+    for m in MODULES:
+        for node in ast.walk(ast.parse((PACKAGE / f'{m}.py').read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or '').startswith('cryodrgn2')):
+                private += [f'{m} imports {a.name} from {node.module}' for a in node.names if a.name.startswith('_') and not a.name.startswith('__')]
+    assert private == [], private
