@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from .io import write_mrc, atomic_path
 from .models import to_volume
-from .pose import search, SearchResult
+from .pose import search, SearchConfig, SearchResult
 from .train import Callback, PoseSearchCallback, slice_loss, launched_rank, stream_seed
 
 # %% auto #0
@@ -96,10 +96,11 @@ class ClassCallback(Callback):
 
 class ClassSearchCallback(PoseSearchCallback):
     "`train.PoseSearchCallback` over the classes: each image takes a class and its pose (`search_classes`)."
-    def __init__(self, every:int=5, start:int=1, warmup:int=1, chunk:int=128, l_min:int=12,
+    def __init__(self, every:int=5, start:int=1, warmup:int=1, chunk:int=128, # as in `train.PoseSearchCallback`
                  balance_searches:int=2, # the first search epochs split each chunk evenly between the classes
-                 **search_kwargs): # passed to `pose.search`
-        super().__init__(every, start, warmup, chunk, l_min, **search_kwargs)
+                 config:SearchConfig|None=None, # how to search (`pose.SearchConfig`)
+                 **settings): # `SearchConfig` fields to change, by name
+        super().__init__(every, start, warmup, chunk, config, **settings)
         self.balance_searches = balance_searches
     def before_epoch(self, learn):
         super().before_epoch(learn)
@@ -107,8 +108,8 @@ class ClassSearchCallback(PoseSearchCallback):
     def find(self, learn, idx:Tensor)->SearchResult:
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
-        found, classes = search_classes(learn.model, learn.data.images[idx], ctf, self.balanced, l_min=min(self.l_min, learn.band_limit),
-                                        l_max=learn.band_limit, device=learn.device, **self.search_kwargs)
+        found, classes = search_classes(learn.model, learn.data.images[idx], ctf, self.balanced, config=self.epoch_config(learn),
+                                        device=learn.device)
         learn.model.train()
         learn.per_image['classes'][idx] = classes.cpu()
         return found

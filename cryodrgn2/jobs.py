@@ -17,6 +17,7 @@ from .tables import read_poses, write_poses
 from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size
 from .metrics import compare_maps
 from .models import HartleyMLP, fast_bf16
+from .pose import SearchConfig
 from .viz import training_figure, fsc_plot
 from .train import (Callback, Learner, CheckpointCallback, NanGuardCallback, SnapshotCallback,
                              LogCallback, MonitorCallback, PrefetchCallback, ProgressCallback, FrequencyRampCallback, PoseSearchCallback,
@@ -196,9 +197,8 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
         if classes > 1:
             make_model, cbs = partial(ClassMaps, make_model, classes), [ClassCallback(classes, run.outdir), *cbs]
             searcher = partial(ClassSearchCallback, balance_searches=class_balance_searches)
-        cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs),
-               searcher(search_every, search_start, search_warmup, search_chunk, l_min=l_start, base_level=base_level,
-                        iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, bf16=bf16_search),
+        how = SearchConfig(base_level=base_level, iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_start, bf16=bf16_search)
+        cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs), searcher(search_every, search_start, search_warmup, search_chunk, config=how),
                ResetCallback(reset_epochs), *cbs]
         return _run_job('abinit-homo', data, run, _job_config('abinit-homo', arguments, data), cbs, epochs, checkpoint, seed, make_model,
                         lr, batch_size, device, progress, ref=ref)
@@ -326,9 +326,9 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                                              device=device, bf16_search=bf16_search, progress=progress,
                                              **{'classes': consensus_classes, **(consensus_kwargs or {})})
         cbs = [VAECallback(beta), FrequencyRampCallback(l_start, l_end, s['ramp_epochs']),
-               LatentPoseSearchCallback(search_every, s['search_start'], s['search_warmup'], search_chunk, l_min=l_start, group=search_group,
-                                        local=consensus_epochs > 0, base_level=s['base_level'], iters=s['iters'], keep=keep, t_extent=t_extent,
-                                        t_ngrid=t_ngrid, bf16=bf16_search),
+               LatentPoseSearchCallback(search_every, s['search_start'], s['search_warmup'], search_chunk, group=search_group,
+                                        local=consensus_epochs > 0, config=SearchConfig(base_level=s['base_level'], iters=s['iters'], keep=keep,
+                                                                                        t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_start, bf16=bf16_search)),
                ResetCallback(s['reset_epochs']), LatentSnapshotCallback(run.outdir), LatentMonitorCallback(), *cbs]
         make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
         learn = _run_job('abinit-het', data, run, config, cbs, epochs, checkpoint, seed, make_model, lr, batch_size, device, progress,

@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_pose.ipynb #9ce473ea
 from __future__ import annotations
+from dataclasses import dataclass, fields, replace, astuple
 from typing import NamedTuple, Callable
 import contextlib, ctypes, functools, math, sys
 import healpy
@@ -24,7 +25,8 @@ from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shi
 
 # %% auto #0
 __all__ = ['squared_error', 'inference', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'local_candidates',
-           'local_reach', 'band_schedule', 'lattice_model', 'SearchResult', 'search', 'release_freed_memory', 'align']
+           'local_reach', 'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig', 'search_config', 'search',
+           'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -230,28 +232,44 @@ def _device(model, images, device):
     if owned: return owned[0].device
     return images.device if isinstance(images, Tensor) else torch.device('cpu')
 
+@dataclass(frozen=True)
+class SearchConfig:
+    "How `search` looks for poses: one set of settings, passed through the jobs, callbacks and command line."
+    base_level:int=2 # Hopf grid level of the exhaustive search (2: 15 deg, 4,608 rotations)
+    keep:int=8 # rotations kept per image between refinement rounds (K)
+    base_keep:int=16 # rotations of the base grid refined (the coarse grid is where near misses happen)
+    iters:int=4 # refinement rounds (M); the final grid is level base_level + iters
+    t_extent:float=10. # half-width of the base shift grid (pixels)
+    t_ngrid:int=14 # shift grid points per axis (base and local grids)
+    l_min:int=12 # band limit of the base search (Fourier pixels)
+    l_max:int=32 # band limit of the last round (capped at D/2 - 1)
+    scale:float|str='global' # model amplitude: 'global' (estimated once), 'fit' (per candidate), or a number
+    on_lattice:bool=True # evaluate a model without latents once on the 3D lattice, then interpolate
+    bf16:bool=False # that lattice evaluation in bfloat16 (`evaluate`): faster where `models.fast_bf16`
+    batch_size:int=32 # images searched at a time (bounds memory)
+
+def search_config(config:SearchConfig|None=None, # settings to start from; None: the defaults
+                  **settings, # fields of `SearchConfig` to change, by name (e.g. base_level=1)
+                 )->SearchConfig:
+    "`config` with some settings changed; an unknown name is refused."
+    names = [f.name for f in fields(SearchConfig)]
+    unknown = sorted(set(settings) - set(names))
+    if unknown: raise TypeError(f"unknown search setting(s) {unknown}: a SearchConfig has {names}")
+    return replace(config or SearchConfig(), **settings)
+
 def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelModel`, a network, ...
            images:Tensor|np.ndarray, # (N,D,D) real-space images (anything sliceable: a tensor, an array, a memmap)
            ctf:Tensor|np.ndarray|None=None, # (N,9) cryoDRGN CTF table, or None for no CTF
            z:Tensor|None=None, # (N,zdim) per-image latents for a heterogeneous model
-           base_level:int=2, # Hopf grid level of the exhaustive search (2: 15 deg, 4,608 rotations)
-           keep:int=8, # rotations kept per image between refinement rounds (K)
-           base_keep:int=16, # rotations of the base grid refined (the coarse grid is where near misses happen)
-           iters:int=4, # refinement rounds (M); the final grid is level base_level + iters
-           t_extent:float=10., # half-width of the base shift grid (pixels)
-           t_ngrid:int=14, # shift grid points per axis (base and local grids)
-           l_min:int=12, # band limit of the base search (Fourier pixels)
-           l_max:int=32, # band limit of the last round (capped at D/2 - 1)
-           scale:float|str='global', # model amplitude: 'global' (estimated once), 'fit' (per candidate), or a number
-           on_lattice:bool=True, # evaluate a model without latents once on the 3D lattice, then interpolate
-           bf16:bool=False, # that lattice evaluation in bfloat16 (`evaluate`): faster where `models.fast_bf16`
-           batch_size:int=32, # images searched at a time (bounds memory)
+           config:SearchConfig|None=None, # grid, shifts, band limits, scale, batch size (default: `SearchConfig()`)
            return_top:bool=False, # also return the K final candidates of each image
            progress:bool=False, # show a progress bar
            device=None, # default: the model's device, else the images' device
            init:tuple[Tensor, Tensor]|None=None, # (N,3,3) rotations, (N,2) shifts: a local search around them (see below)
+           **settings, # `SearchConfig` fields to change, by name (e.g. base_level=1, iters=2)
           )->SearchResult:
     "Pose of every image against a model: exhaustive base search (or `init`'s neighbourhood), then hierarchical refinement."
+    base_level, keep, base_keep, iters, t_extent, t_ngrid, l_min, l_max, scale, on_lattice, bf16, batch_size = astuple(search_config(config, **settings))
     if init is not None and iters < 1: raise ValueError('a local search (init) needs at least one refinement round (iters >= 1)')
     if not (scale in ('global', 'fit') or isinstance(scale, (int, float))):
         raise ValueError(f"scale must be 'global', 'fit' or a number, got {scale!r}")

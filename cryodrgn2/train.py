@@ -5,6 +5,7 @@
 # %% ../nbs/12_train.ipynb #c0979b29
 from __future__ import annotations
 import math, os, sys, time
+from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
@@ -23,7 +24,7 @@ from .io import DataError, write_mrc, atomic_path
 from .tables import write_poses
 from .metrics import rotation_distance
 from .models import HartleyMLP, to_volume
-from .pose import search, SearchResult
+from .pose import search, search_config, SearchConfig, SearchResult
 from .viz import training_figure
 
 # %% auto #0
@@ -315,15 +316,15 @@ def rotation_angle_deg(rots_a:Tensor, rots_b:Tensor)->Tensor: # (...,3,3), (...,
     return torch.rad2deg(2 * torch.asin((rotation_distance(rots_a, rots_b) / 8).sqrt().clamp(max=1)))
 
 class PoseSearchCallback(Callback):
-    "Search the poses of each chunk of images against the current model, just before training on it, in search epochs."
+    "Search the poses of each chunk of images against the current model, just before training on it, in search epochs; subclasses change how (`find`)."
     order = -10
     def __init__(self, every:int=5, # epochs between search epochs (paper: 5)
                  start:int=1, # first search epoch (earlier epochs train at the initial poses)
                  warmup:int=1, # the first `warmup` search epochs are consecutive
                  chunk:int=128, # images searched at a time, with gradient steps on them in between
-                 l_min:int=12, # band limit of the base grid search (capped at the current band limit)
-                 **search_kwargs): # passed to `pose.search` (base_level, iters, keep, t_extent, t_ngrid, ...)
-        self.every, self.start, self.warmup, self.chunk, self.l_min, self.search_kwargs = every, start, warmup, chunk, l_min, search_kwargs
+                 config:SearchConfig|None=None, # how to search (`pose.SearchConfig`); l_min is capped at, and l_max set to, the band limit
+                 **settings): # `SearchConfig` fields to change, by name (base_level, iters, l_min, ...)
+        self.every, self.start, self.warmup, self.chunk, self.config = every, start, warmup, chunk, search_config(config, **settings)
     def is_search_epoch(self, epoch:int)->bool:
         if epoch < self.start: return False
         if epoch < self.start + self.warmup: return True
@@ -333,12 +334,14 @@ class PoseSearchCallback(Callback):
     def before_batch(self, learn):
         per_chunk = max(1, self.chunk // learn.batch_size)
         if self.active and learn.iter % per_chunk == 0: self.search(learn, torch.cat(learn.batches[learn.iter:learn.iter + per_chunk]))
+    def epoch_config(self, learn)->SearchConfig:
+        "The search settings at the learner's current band limit."
+        return replace(self.config, l_min=min(self.config.l_min, learn.band_limit), l_max=learn.band_limit)
     def find(self, learn, idx:Tensor)->SearchResult:
-        "The poses of images `idx` against the current model."
+        "The poses of images `idx` against the current model (what subclasses change)."
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
-        found = search(learn.model, learn.data.images[idx], ctf, l_min=min(self.l_min, learn.band_limit), l_max=learn.band_limit,
-                       device=learn.device, **self.search_kwargs)
+        found = search(learn.model, learn.data.images[idx], ctf, config=self.epoch_config(learn), device=learn.device)
         learn.model.train()
         return found
     def search(self, learn, idx:Tensor):

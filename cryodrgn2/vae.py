@@ -4,7 +4,8 @@
 
 # %% ../nbs/13_vae.ipynb #ecd1086f
 from __future__ import annotations
-import inspect, math, pickle
+import math, pickle
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,9 +17,9 @@ from .geometry import circular_mask, freq_lattice
 from .io import DataError, atomic_path, load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, model_device
-from .pose import evaluate, inference, search, SearchResult, local_candidates, local_reach
+from .pose import evaluate, inference, search, search_config, SearchConfig, SearchResult, local_candidates, local_reach
 from .so3 import so3_grid
-from .train import Callback, PoseSearchCallback, slice_loss, rotation_angle_deg, in_jupyter
+from .train import Callback, PoseSearchCallback, slice_loss, in_jupyter
 
 # %% auto #0
 __all__ = ['ImageEncoder', 'kl_divergence', 'HetVAE', 'vae_loss', 'encode_all', 'VAECallback', 'wedge_mask', 'LatentLattices',
@@ -182,30 +183,27 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
                   images:Tensor, # (N,D,D) scaled images
                   ctf:Tensor|None, # (N,9) CTF rows, or None
                   z:Tensor, # (N,zdim) each image's latent
-                  l_min:int=12, l_max:int=32, # band limits of the base search and the last round (Fourier pixels)
                   group:int=32, # images whose lattices are built at a time
-                  scale:float|str='global', # model amplitude, as in `pose.search`
                   device=None, # default: the decoder's device
-                  bf16:bool=False, # build the lattices with the decoder in bfloat16 (see `models.fast_bf16`)
                   init:tuple[Tensor, Tensor]|None=None, # (N,3,3), (N,2) known poses: search locally around them (`pose.search`)
                   wedge:bool=True, # in a local search, evaluate each lattice only where the search can read it (`wedge_mask`)
-                  **search_kwargs, # passed to `pose.search` (base_level, base_keep, keep, iters, t_extent, t_ngrid)
+                  config:SearchConfig|None=None, # how to search (`pose.SearchConfig`; its `bf16` builds the lattices in bfloat16)
+                  **settings, # `SearchConfig` fields to change, by name
                  )->SearchResult:
     "Pose of every image against the decoder at that image's own z (on per-image lattices)."
-    device = device or model_device(decoder)
-    D, results = images.shape[-1], []
-    radius = min(l_max, D // 2 - 1) + 2
-    defaults = {name: p.default for name, p in inspect.signature(search).parameters.items()}
-    level, base_keep = (search_kwargs.get(name, defaults[name]) for name in ('base_level', 'base_keep'))
+    config, device = search_config(config, **settings), device or model_device(decoder)
+    D, results, scale = images.shape[-1], [], config.scale
+    radius = min(config.l_max, D // 2 - 1) + 2
+    level, base_keep = config.base_level, config.base_keep
     grid = so3_grid(level, device) if init is not None and wedge else None
     for start in range(0, len(images), group):
         part = slice(start, start + group)
         known = None if init is None else (init[0][part].to(device), init[1][part].to(device))
         reach = None if grid is None else (known[0][:, 2], local_reach(local_candidates(grid, *known, level, base_keep), known[0]))
-        lattices = LatentLattices(decoder, z[part].to(device), radius, bf16=bf16, wedge=reach)
+        lattices = LatentLattices(decoder, z[part].to(device), radius, bf16=config.bf16, wedge=reach)
         index = torch.arange(len(lattices.lattices), device=device)[:, None].float()
-        found = search(lattices, images[part], None if ctf is None else ctf[part], z=index, l_min=l_min, l_max=l_max, scale=scale,
-                       batch_size=group, device=device, init=known, **search_kwargs)
+        found = search(lattices, images[part], None if ctf is None else ctf[part], z=index, config=replace(config, scale=scale, batch_size=group),
+                       device=device, init=known)
         if scale in ('global', 'fit'): scale = found.scale.median().item() if scale == 'global' else scale
         results.append(found)
     return SearchResult(*(torch.cat([getattr(r, f) for r in results]) for f in ('rots', 'shift_px', 'error', 'scale')))
@@ -213,29 +211,26 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
 # %% ../nbs/13_vae.ipynb #49ca8495
 class LatentPoseSearchCallback(PoseSearchCallback):
     "`train.PoseSearchCallback` for a `HetVAE`: each image is searched against the decoder at its own encoded z."
-    def __init__(self, every:int=5, start:int=1, warmup:int=1, chunk:int=128, l_min:int=12,
+    def __init__(self, every:int=5, start:int=1, warmup:int=1, chunk:int=128, # as in `train.PoseSearchCallback`
                  group:int=32, # images whose lattices are built at a time
                  local:bool=False, # search around each image's current pose (`pose.search`'s `init`) instead of the whole grid
-                 **search_kwargs): # passed to `pose.search`
-        super().__init__(every, start, warmup, chunk, l_min, **search_kwargs)
+                 config:SearchConfig|None=None, # how to search (`pose.SearchConfig`)
+                 **settings): # `SearchConfig` fields to change, by name
+        super().__init__(every, start, warmup, chunk, config, **settings)
         self.group, self.local = group, local
     def before_epoch(self, learn):
         super().before_epoch(learn)
-        self.scale = self.search_kwargs.get('scale', 'global')  # estimated once per search epoch
-    def search(self, learn, idx:Tensor):
-        "Encode images `idx`, search each at its own z, store their poses."
+        self.scale = self.config.scale  # estimated once per search epoch
+    def find(self, learn, idx:Tensor)->SearchResult:
+        "The poses of images `idx`, each searched against the decoder at its own encoded z."
         data, dev, model = learn.data, learn.device, learn.model
         images = data.images[idx].to(dev)
         ctf = None if data.ctf_params is None else data.ctf_params[idx].to(dev)
         with torch.no_grad(): z = model.encode(images, learn.shift_px[idx].to(dev), ctf)[0]
-        kwargs = {k: v for k, v in self.search_kwargs.items() if k != 'scale'}
-        found = search_latent(model.decoder, images, ctf, z, l_min=min(self.l_min, learn.band_limit), l_max=learn.band_limit,
-                              group=self.group, scale=self.scale, device=dev,
-                              init=(learn.rots[idx], learn.shift_px[idx]) if self.local else None, **kwargs)
+        found = search_latent(model.decoder, images, ctf, z, group=self.group, device=dev, config=replace(self.epoch_config(learn), scale=self.scale),
+                              init=(learn.rots[idx], learn.shift_px[idx]) if self.local else None)
         if self.scale == 'global': self.scale = found.scale[0].item()
-        rots, shift_px = found.rots.cpu(), found.shift_px.cpu()
-        self.changes.append(rotation_angle_deg(rots, learn.rots[idx]))
-        learn.rots[idx], learn.shift_px[idx] = rots, shift_px
+        return found
 
 # %% ../nbs/13_vae.ipynb #02712a26
 def write_latents(path, # output .pkl
