@@ -4,6 +4,8 @@
 
 # %% ../nbs/05_imaging.ipynb #9cd92e7c
 from __future__ import annotations
+import contextlib
+from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -12,7 +14,7 @@ from .fourier import ht3_center, iht2_center, ht2_center, symmetrize_ht, flip_fr
 
 # %% auto #0
 __all__ = ['slice_coords', 'sample_lattice', 'volume_lattice', 'project_slices', 'VoxelModel', 'rotate_volume', 'project_real',
-           'shift_images', 'form_images', 'add_noise']
+           'inference', 'evaluate_model', 'shift_images', 'form_images', 'add_noise']
 
 # %% ../nbs/05_imaging.ipynb #7a707f8b
 def slice_coords(rots:Tensor, # (B,3,3) pose rotations
@@ -67,6 +69,28 @@ def rotate_volume(vol:Tensor, # (D,D,D) real-space map V[z,y,x]
 def project_real(vol:Tensor, rots:Tensor)->Tensor: # (D,D,D), (B,3,3) -> (B,D,D)
     "Projections computed in real space: rotate, then sum along z."
     return torch.stack([rotate_volume(vol, rot).sum(0) for rot in rots])
+
+# %% ../nbs/05_imaging.ipynb #b33f7f6e
+@contextlib.contextmanager
+def inference(device:torch.device, # where the model runs
+              bf16:bool=False): # bfloat16 autocast for the network's layers (see `models.fast_bf16`)
+    "No gradients and, with `bf16`, bfloat16 autocast: how every model evaluation outside training runs."
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): yield
+
+def evaluate_model(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
+                   coords:Tensor, # (...,3) or, with z, (B,...,3) frequencies in cycles/pixel
+                   z:Tensor|None=None, # (B,zdim) per-image latents
+                   chunk:int=2 ** 16, # points per model call (bounds the network's activations)
+                   bf16:bool=False, # run the model under bfloat16 autocast (a network's layers; see `models.fast_bf16`)
+                  )->Tensor: # (...) model values (float32)
+    "Evaluate a model on many coordinates in memory-bounded chunks, without gradients."
+    with inference(coords.device, bf16):
+        if z is None:
+            flat = coords.reshape(-1, 3)
+            return torch.cat([model(part) for part in flat.split(chunk)]).float().reshape(coords.shape[:-1])
+        flat = coords.reshape(coords.shape[0], -1, 3)
+        per_image = [torch.cat([model(part[None], z[i:i + 1])[0] for part in flat[i].split(chunk)]) for i in range(len(flat))]
+        return torch.stack(per_image).float().reshape(coords.shape[:-1])
 
 # %% ../nbs/05_imaging.ipynb #dc710dc6
 def shift_images(imgs_ht:Tensor, # (B,D,D) centred Hartley transforms

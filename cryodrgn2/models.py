@@ -10,9 +10,8 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from .geometry import freq_lattice, circular_mask
 from .fourier import iht3_center
-from .imaging import slice_coords
+from .imaging import slice_coords, evaluate_model
 from .io import write_mrc
-from .pose import evaluate
 
 # %% auto #0
 __all__ = ['GaussianEncoding', 'GeometricEncoding', 'ResidualLinear', 'ReLU', 'HartleyMLP', 'fast_bf16', 'eval_slices',
@@ -154,7 +153,7 @@ def to_volume(model:nn.Module, # coords (...,3) [, z] -> Hartley values
     ball = circular_mask(D, D / 2 if radius is None else radius, ndim=3, device=device)
     coords = freq_lattice(D, ndim=3, device=device)[ball][None]  # (1,N,3): one map
     ht = torch.zeros(D, D, D, device=device)
-    ht[ball] = evaluate(model, coords, None if z is None else z.reshape(1, -1).to(device), batch)[0].to(ht)
+    ht[ball] = evaluate_model(model, coords, None if z is None else z.reshape(1, -1).to(device), batch)[0].to(ht)
     return iht3_center(ht)
 
 # %% ../nbs/11_models.ipynb #2b4ac5e6

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, fields, replace, astuple
 from typing import NamedTuple, Callable
-import contextlib, ctypes, functools, math, sys
+import ctypes, functools, math, sys
 import healpy
 import numpy as np
 import torch
@@ -19,13 +19,13 @@ from .ctf import ctf_from_params
 from .io import DataError, read_mrc
 from .tables import write_poses
 from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages
-from .imaging import slice_coords, VoxelModel
+from .imaging import slice_coords, VoxelModel, evaluate_model
 from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
-__all__ = ['squared_error', 'inference', 'evaluate', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'local_candidates',
-           'local_reach', 'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig', 'search_config', 'search',
+__all__ = ['squared_error', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'local_candidates', 'local_reach',
+           'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig', 'search_config', 'search',
            'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
@@ -42,27 +42,6 @@ def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
     return image_sq - fitted * dots, fitted
 
 # %% ../nbs/10_pose.ipynb #cfbb9e65
-@contextlib.contextmanager
-def inference(device:torch.device, # where the model runs
-              bf16:bool=False): # bfloat16 autocast for the network's layers (see `models.fast_bf16`)
-    "No gradients and, with `bf16`, bfloat16 autocast: how every model evaluation for search runs."
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): yield
-
-def evaluate(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
-             coords:Tensor, # (...,3) or, with z, (B,...,3) frequencies in cycles/pixel
-             z:Tensor|None=None, # (B,zdim) per-image latents
-             chunk:int=2 ** 16, # points per model call (bounds the network's activations)
-             bf16:bool=False, # run the model under bfloat16 autocast (a network's layers; see `models.fast_bf16`)
-            )->Tensor: # (...) model values (float32)
-    "Evaluate a model on many coordinates in memory-bounded chunks, without gradients."
-    with inference(coords.device, bf16):
-        if z is None:
-            flat = coords.reshape(-1, 3)
-            return torch.cat([model(part) for part in flat.split(chunk)]).float().reshape(coords.shape[:-1])
-        flat = coords.reshape(coords.shape[0], -1, 3)
-        per_image = [torch.cat([model(part[None], z[i:i + 1])[0] for part in flat[i].split(chunk)]) for i in range(len(flat))]
-        return torch.stack(per_image).float().reshape(coords.shape[:-1])
-
 def inplane_slices(model:Callable, # the model
                    level:int, # Hopf grid level r
                    D:int, # box size
@@ -80,7 +59,7 @@ def inplane_slices(model:Callable, # the model
     dirs = hopf_rotations(level, torch.arange(n_dir), 0.).to(device)  # (n_dir,3,3) R_dir
     coords = slice_coords(dirs, patch[disc] / D)                 # (n_dir,Q,3)
     if z is not None: coords = coords.expand(len(z), *coords.shape)
-    values = evaluate(model, coords, z, chunk)                   # ([B,]n_dir,Q)
+    values = evaluate_model(model, coords, z, chunk)                   # ([B,]n_dir,Q)
     images = values.new_zeros(*values.shape[:-1], 2 * m + 1, 2 * m + 1)
     images[..., disc] = values
     psi = inplane_angles(level).to(device=device, dtype=torch.float32)
@@ -149,7 +128,7 @@ def refine(model:Callable, # the model
     child_dir, child_psi = grid_children(cands.dir_idx, cands.psi_idx)   # (B,K,8)
     rots = grid_rotations(cands.level + 1, child_dir.cpu(), child_psi.cpu()).to(coeffs.device)
     coords = slice_coords(rots.reshape(-1, 3, 3), bnd.coords).reshape(B, K * 8, -1, 3)
-    slices = evaluate(model, coords, z).reshape(B, K, 8, -1)           # (B,K,8,P)
+    slices = evaluate_model(model, coords, z).reshape(B, K, 8, -1)           # (B,K,8,P)
     weighted = coeffs if ctf is None else coeffs * ctf
     centred = shift_coefficients(weighted[:, None], bnd.mirror, phase_ramps(bnd.coords, -cands.shift_px[:, :, None]))[:, :, 0]
     dots = shifted_dots(slices, centred, bnd.mirror, local_ramps)      # (B,K,8,T)
@@ -201,13 +180,13 @@ def lattice_model(model:Callable, # the model (no latent)
                   D:int, # box size
                   radius:float, # evaluate inside |k| D <= radius (Fourier pixels); zero outside
                   chunk:int=2 ** 16, # points per model call
-                  bf16:bool=False, # evaluate under bfloat16 autocast (`evaluate`)
+                  bf16:bool=False, # evaluate under bfloat16 autocast (`imaging.evaluate_model`)
                  )->VoxelModel:
     "The model evaluated once on the 3D lattice inside a ball, as a voxel model."
     device = next((t.device for t in _tensors(model)), torch.device('cpu'))
     ball = circular_mask(D, radius, ndim=3, device=device)
     ht = torch.zeros(D, D, D, device=device)
-    ht[ball] = evaluate(model, freq_lattice(D, ndim=3, device=device)[ball], chunk=chunk, bf16=bf16)
+    ht[ball] = evaluate_model(model, freq_lattice(D, ndim=3, device=device)[ball], chunk=chunk, bf16=bf16)
     return VoxelModel(iht3_center(ht))
 
 # %% ../nbs/10_pose.ipynb #e6adf4cb
@@ -245,7 +224,7 @@ class SearchConfig:
     l_max:int=32 # band limit of the last round (capped at D/2 - 1)
     scale:float|str='global' # model amplitude: 'global' (estimated once), 'fit' (per candidate), or a number
     on_lattice:bool=True # evaluate a model without latents once on the 3D lattice, then interpolate
-    bf16:bool=False # that lattice evaluation in bfloat16 (`evaluate`): faster where `models.fast_bf16`
+    bf16:bool=False # that lattice evaluation in bfloat16 (`imaging.evaluate_model`): faster where `models.fast_bf16`
     batch_size:int=32 # images searched at a time (bounds memory)
 
 def search_config(config:SearchConfig|None=None, # settings to start from; None: the defaults

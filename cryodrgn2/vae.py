@@ -17,7 +17,8 @@ from .geometry import circular_mask, freq_lattice
 from .io import DataError, atomic_path, load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, model_device
-from .pose import evaluate, inference, search, search_config, SearchConfig, SearchResult, local_candidates, local_reach
+from .imaging import evaluate_model, inference
+from .pose import search, search_config, SearchConfig, SearchResult, local_candidates, local_reach
 from .so3 import so3_grid
 from .train import Callback, PoseSearchCallback, slice_loss, in_jupyter
 
@@ -156,7 +157,7 @@ class LatentLattices(nn.Module):
                  z:Tensor, # (B,zdim) one latent per image
                  radius:float, # evaluate inside |k| D <= radius (Fourier pixels); zero outside
                  chunk:int=2 ** 16, # points per decoder call
-                 bf16:bool=False, # evaluate the decoder under bfloat16 autocast (`pose.evaluate`)
+                 bf16:bool=False, # evaluate the decoder under bfloat16 autocast (`imaging.evaluate_model`)
                  wedge:tuple[Tensor, Tensor]|None=None): # (B,3) normals, (B,) tilts: evaluate only where `wedge_mask` (zero elsewhere)
         super().__init__()
         D, device = decoder.D, z.device
@@ -167,7 +168,7 @@ class LatentLattices(nn.Module):
         with inference(device, bf16):
             # a HartleyMLP shares the encoding and part of its input layer between latents
             if hasattr(decoder, 'forward_latents'): values = decoder.forward_latents(coords, z, mask=mask)
-            else: values = evaluate(decoder, coords.expand(len(z), *coords.shape), z, chunk) * (1 if mask is None else mask)
+            else: values = evaluate_model(decoder, coords.expand(len(z), *coords.shape), z, chunk) * (1 if mask is None else mask)
         ht[:, ball] = values.float()
         self.register_buffer('lattices', symmetrize_ht(ht))                          # (B,D+1,D+1,D+1)
         self.evaluated = len(z) * len(coords) if mask is None else int(mask.sum())   # decoder evaluations made
