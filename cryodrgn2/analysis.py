@@ -44,6 +44,7 @@ def _kmeans_once(z:Tensor, k:int, gen:torch.Generator, iters:int)->tuple[Tensor,
         centres = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)  # an empty cluster keeps its centre
     return labels, centres, ((z - centres[labels]) ** 2).sum().item()
 
+# %% ../nbs/14_analysis.ipynb #c898f749
 def kmeans(z, # (N,zdim) latents
            k:int, # clusters
            n_init:int=10, # starts; the best is kept
@@ -100,6 +101,7 @@ def explorer_figure(vols:Tensor, # (M,D,D,D) maps along a path in latent space
     for col in (1, 2, 3): fig.update_yaxes(scaleanchor=f'x{col if col > 1 else ""}', row=1, col=col)
     return fig
 
+# %% ../nbs/14_analysis.ipynb #5be9aad7
 def latent_explorer(model:HetVAE, # trained VAE
                     z, # (N,zdim) latents of the images
                     n:int=10, # maps along a PC

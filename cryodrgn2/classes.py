@@ -94,6 +94,7 @@ class ClassCallback(Callback):
             vol = to_volume(one, learn.data.D, radius=learn.band_limit).cpu() * learn.data.scale
             write_mrc(self.outdir / f'reconstruct.class{k}.mrc', vol, learn.data.pixel_size)
 
+# %% ../nbs/12b_classes.ipynb #9fc564f2
 class ClassSearchCallback(PoseSearchCallback):
     "`train.PoseSearchCallback` over the classes: each image takes a class and its pose (`search_classes`)."
     def __init__(self, every:int=5, start:int=1, warmup:int=1, chunk:int=128, # as in `train.PoseSearchCallback`

@@ -35,6 +35,7 @@ def _flag_kwargs(anno:str)->dict:
     if base == 'dict': return dict(type=json.loads, metavar='JSON')
     return dict(type={'int': int, 'float': float}.get(base, str))
 
+# %% ../nbs/90_cli.ipynb #b2595ab3
 def add_doc_flags(p, # an argparse (sub)parser
                   module:str, name:str, # the function whose parameters become flags, e.g. 'jobs', 'abinit_homo'
                   skip:set=frozenset(), # parameters the command sets by hand (positionals, validated flags, ...)
@@ -51,6 +52,7 @@ def add_doc_flags(p, # an argparse (sub)parser
     p.set_defaults(doc_flags=added)
     return added
 
+# %% ../nbs/90_cli.ipynb #e6fa54a9
 def _doc_flag_values(args)->dict:
     "The generated flags' values, as keyword arguments for the job."
     return {k: getattr(args, k) for k in getattr(args, 'doc_flags', ())}
@@ -85,6 +87,7 @@ def _add_simulate(sub):
     p.add_argument('--force', action='store_true', help='overwrite a dataset already in OUTDIR')
     p.set_defaults(run=_run_simulate)
 
+# %% ../nbs/90_cli.ipynb #fa5be63e
 def _run_simulate(args):
     import math, torch
     from cryodrgn2.simulate import RELION_JOB, phantom, hinge_family, write_dataset
@@ -129,6 +132,7 @@ def _output(path, *inputs)->Path:
     from cryodrgn2.runs import check_output_file
     return check_output_file(path, inputs)
 
+# %% ../nbs/90_cli.ipynb #9476ee54
 def _add_downsample(sub):
     p = sub.add_parser('downsample', help='downsample particles (or a map) to a smaller box by Fourier cropping',
                        description='Fourier-crop a particle set (.mrcs, .mrc, .star, .cs, .txt) or a 3-D map (.mrc) to box D, '
@@ -147,6 +151,7 @@ def _add_downsample(sub):
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
     p.set_defaults(run=_run_downsample)
 
+# %% ../nbs/90_cli.ipynb #dacd5a8c
 def _run_downsample(args):
     from cryodrgn2.preprocess import downsample
     _output(args.out, args.input, args.ind)
@@ -154,6 +159,7 @@ def _run_downsample(args):
                      max_memory=args.max_memory << 20, chunk=args.chunk, pixel_size=args.pixel_size,
                      is_volume=True if args.is_vol else None, device=args.device or 'cpu'))
 
+# %% ../nbs/90_cli.ipynb #f51b68f5
 def _add_metadata_args(p, what:str):
     p.add_argument('input', help='RELION .star or cryoSPARC .cs')
     p.add_argument('-o', '--out', required=True, help=f'{what} .pkl to write')
@@ -161,6 +167,7 @@ def _add_metadata_args(p, what:str):
     p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel (default: from the file, or its first stack)')
     p.add_argument('--datadir', help='folder of the stacks, read only when the file lacks box or pixel size (default: beside it)')
 
+# %% ../nbs/90_cli.ipynb #f88a8c59
 def _add_parse_ctf(sub):
     p = sub.add_parser('parse-ctf', help='CTF parameters of a .star/.cs file as a cryoDRGN CTF .pkl',
                        description='Write the CTF parameters (box, pixel size, defocus, astigmatism, kV, Cs, amplitude contrast, '
@@ -168,11 +175,13 @@ def _add_parse_ctf(sub):
     _add_metadata_args(p, 'CTF')
     p.set_defaults(run=_run_parse_ctf)
 
+# %% ../nbs/90_cli.ipynb #a51913d3
 def _run_parse_ctf(args):
     from cryodrgn2.preprocess import parse_ctf
     _output(args.out, args.input)
     print(parse_ctf(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir))
 
+# %% ../nbs/90_cli.ipynb #2f76a7b0
 def _add_parse_pose(sub):
     p = sub.add_parser('parse-pose', help='poses of a .star/.cs file as a cryoDRGN pose .pkl',
                        description='Write the rotations and translations of a RELION .star or cryoSPARC .cs file as a cryoDRGN '
@@ -181,12 +190,14 @@ def _add_parse_pose(sub):
     p.add_argument('--abinit', action='store_true', help='.cs of a cryoSPARC ab initio job: read alignments_class_0, not alignments3D')
     p.set_defaults(run=_run_parse_pose)
 
+# %% ../nbs/90_cli.ipynb #78fe16bd
 def _run_parse_pose(args):
     from cryodrgn2.preprocess import parse_pose
     _output(args.out, args.input)
     print(parse_pose(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir,
                      key='alignments_class_0' if args.abinit else 'alignments3D'))
 
+# %% ../nbs/90_cli.ipynb #7a007c62
 def _add_write_star(sub):
     p = sub.add_parser('write-star', help='write poses (and CTF) into a RELION .star file, for import into RELION or cryoSPARC',
                        description='Write a RELION 3.1 .star file of the particles with their poses (and CTF). A .star input '
@@ -201,6 +212,7 @@ def _add_write_star(sub):
                    'else the stack header)')
     p.set_defaults(run=_run_write_star)
 
+# %% ../nbs/90_cli.ipynb #8d989a33
 def _run_write_star(args):
     from cryodrgn2.preprocess import export_star
     _output(args.out, args.particles, args.poses, args.ctf, args.ind)
@@ -217,6 +229,7 @@ def _number(kind:type, minimum:float, strict:bool=False):
         return value
     return parse
 
+# %% ../nbs/90_cli.ipynb #a3c57ded
 _positive_int, _count, _positive = _number(int, 1), _number(int, 0), _number(float, 0, strict=True)
 
 _unit_interval = _number(float, 0)
@@ -227,6 +240,7 @@ def _window(text:str)->float:
     if value >= 1: raise argparse.ArgumentTypeError(f"must be < 1, got {text}")
     return value
 
+# %% ../nbs/90_cli.ipynb #b650968b
 def _add_data_args(p):
     p.add_argument('particles', help='particle images: .mrcs, .star, .cs or .txt list of stacks')
     ctf = p.add_mutually_exclusive_group()
@@ -242,11 +256,13 @@ def _add_data_args(p):
                    'fraction of the box radius (cryoDRGN: 0.85); 0: no window (default: %(default)s: on the demo, 0.85 '
                    'took the map from 11.6 to 23 A)')
 
+# %% ../nbs/90_cli.ipynb #74b74036
 def _data_kwargs(args)->dict:
     "The keyword arguments the data flags of `_add_data_args` give the Python functions."
     return dict(ctf=False if args.no_ctf else args.ctf, datadir=args.datadir, ind=args.ind, pixel_size=args.pixel_size,
                 window=args.window or None)
 
+# %% ../nbs/90_cli.ipynb #4d00acd8
 _BY_HAND = {'particles', 'poses', 'ctf', 'outdir', 'epochs', 'invert', 'load', 'seed', 'ref', 'force', 'datadir', 'ind', 'pixel_size',
             'window', 'device', 'bf16_search', 'progress', 'cbs'}  # the data and job flags above and below: validated, shared
 _CRYODRGN_NAMES = {'batch_size': ['-b'], 'hidden': ['--dim']}  # cryoDRGN's names for the same settings
@@ -261,14 +277,17 @@ def _add_job_args(p, epochs:int):
     p.add_argument('--device', help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available)")
     _add_quiet_arg(p)
 
+# %% ../nbs/90_cli.ipynb #cbce9b04
 def _add_quiet_arg(p):
     p.add_argument('-q', '--quiet', action='store_true', help='no progress output (bars on a terminal, a line every 30 s in a file)')
 
+# %% ../nbs/90_cli.ipynb #819e0e3f
 def _add_bf16_arg(p):
     p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None,
                    help='evaluate the network in bfloat16 for pose search, several times faster where the hardware has native '
                         'bfloat16 (default: on exactly there: recent GPUs, CPUs with AVX512-BF16 or AMX); training is always float32')
 
+# %% ../nbs/90_cli.ipynb #bf363f49
 def _add_align(sub):
     p = sub.add_parser('align', help='find the pose of every particle against a known map',
                        description='Exhaustive pose search on a Hopf-fibration SO(3) grid with hierarchical refinement, '
@@ -289,6 +308,7 @@ def _add_align(sub):
                                           't_ngrid', 'batch_size', 'device', 'progress', 'verbose', 'datadir', 'ind', 'pixel_size', 'window'})
     p.set_defaults(run=_run_align)
 
+# %% ../nbs/90_cli.ipynb #e022cb49
 def _run_align(args):
     from cryodrgn2.pose import align
     from cryodrgn2.runs import check_device
@@ -299,6 +319,7 @@ def _run_align(args):
                    verbose=not args.quiet, **_doc_flag_values(args))
     print(f'wrote {len(result.rots)} poses to {args.out}')
 
+# %% ../nbs/90_cli.ipynb #2d8d7e44
 def _add_abinit_homo(sub):
     p = sub.add_parser('abinit-homo', help='ab initio reconstruction of one structure (map + poses from images alone)',
                        description='Ab initio reconstruction: a Hartley-space network and every image\'s pose, learned together '
@@ -311,6 +332,7 @@ def _add_abinit_homo(sub):
     add_doc_flags(p, 'jobs', 'abinit_homo', skip=_BY_HAND | {'classes'}, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_abinit_homo)
 
+# %% ../nbs/90_cli.ipynb #6d7956bf
 def _run_abinit_homo(args):
     from cryodrgn2.jobs import abinit_homo
     abinit_homo(args.particles, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
@@ -319,6 +341,7 @@ def _run_abinit_homo(args):
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html'
           + (f', {args.outdir}/classes.pkl' if args.classes > 1 else ''))
 
+# %% ../nbs/90_cli.ipynb #9bb3f63d
 def _add_train_nn(sub):
     p = sub.add_parser('train-nn', help='train the network on images at known poses',
                        description='Train the Hartley network on images with fixed, known poses (cryoDRGN\'s train_nn).')
@@ -328,12 +351,14 @@ def _add_train_nn(sub):
     add_doc_flags(p, 'jobs', 'train_nn', skip=_BY_HAND, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_train_nn)
 
+# %% ../nbs/90_cli.ipynb #da15bf5f
 def _run_train_nn(args):
     from cryodrgn2.jobs import train_nn
     train_nn(args.particles, args.poses, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
              load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device, progress=not args.quiet, **_doc_flag_values(args))
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/report.html')
 
+# %% ../nbs/90_cli.ipynb #e8ad9c21
 def _add_evaluate(sub):
     p = sub.add_parser('evaluate', help='pose errors (and FSC) of a result against a reference',
                        description='Rotation error after global alignment (and hand), translation error and, with maps, '
@@ -346,11 +371,13 @@ def _add_evaluate(sub):
     p.add_argument('--plot', help='write an HTML figure here (rotation errors, FSC)')
     p.set_defaults(run=_run_evaluate)
 
+# %% ../nbs/90_cli.ipynb #53cd11bc
 def _run_evaluate(args):
     from cryodrgn2.results import evaluate
     table = evaluate(args.poses, args.ref_poses, map=args.map, ref_map=args.ref_map, D=args.box, plot=args.plot)
     print(table.to_string(index=False))
 
+# %% ../nbs/90_cli.ipynb #00e3eab1
 def _add_demo(sub):
     p = sub.add_parser('demo', help='simulate a dataset, reconstruct it ab initio, and score the result against the truth',
                        description='The whole method on data it makes itself: simulate images of the built-in phantom (D=64, '
@@ -366,6 +393,7 @@ def _add_demo(sub):
     _add_bf16_arg(p); _add_quiet_arg(p)
     p.set_defaults(run=_run_demo)
 
+# %% ../nbs/90_cli.ipynb #ab6fa22d
 def _run_demo(args):
     from cryodrgn2.results import demo
     demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device, bf16_search=args.bf16_search,
@@ -390,6 +418,7 @@ def _add_abinit_het(sub):
                   aliases={'batch_size': ['-b'], 'hidden': ['--dec-dim'], 'layers': ['--dec-layers'], 'enc_hidden': ['--enc-dim']})
     p.set_defaults(run=_run_abinit_het)
 
+# %% ../nbs/90_cli.ipynb #88fb3f4a
 def _run_abinit_het(args):
     from cryodrgn2.jobs import abinit_het
     abinit_het(args.particles, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
@@ -398,6 +427,7 @@ def _run_abinit_het(args):
                consensus_classes=args.consensus_classes, progress=not args.quiet, **_doc_flag_values(args))
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
 
+# %% ../nbs/90_cli.ipynb #fc33ca45
 def _add_analyze(sub):
     p = sub.add_parser('analyze', help='latent-space analysis of an abinit-het run: PCA, UMAP, k-means, maps, HTML summary',
                        description='Writes OUTDIR/analyze.E/: maps along the first principal components of the latents '
@@ -414,12 +444,14 @@ def _add_analyze(sub):
     add_doc_flags(p, 'results', 'analyze', skip={'outdir', 'epoch', 'pc', 'ksample', 'n_points', 'color', 'use_umap', 'device'})
     p.set_defaults(run=_run_analyze)
 
+# %% ../nbs/90_cli.ipynb #1c5d5a3e
 def _run_analyze(args):
     from cryodrgn2.results import analyze
     summary = analyze(args.outdir, pc=args.pc, ksample=args.ksample, epoch=args.epoch, n_points=args.n_points, color=args.color,
                       use_umap=not args.no_umap, device=args.device, **_doc_flag_values(args))
     print(f'wrote {summary.parent}: open {summary} in a browser')
 
+# %% ../nbs/90_cli.ipynb #3655f988
 def _add_eval_vol(sub):
     p = sub.add_parser('eval-vol', help='the map of an abinit-het run at given latent coordinates',
                        description='Evaluate the decoder of an abinit-het run at latent coordinates Z and write the map.')
@@ -430,6 +462,7 @@ def _add_eval_vol(sub):
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
     p.set_defaults(run=_run_eval_vol)
 
+# %% ../nbs/90_cli.ipynb #b2e4d75d
 def _run_eval_vol(args):
     from cryodrgn2.results import eval_vol
     eval_vol(args.outdir, args.z, args.out, epoch=args.epoch, device=args.device)
@@ -447,6 +480,7 @@ def build_parser()->argparse.ArgumentParser:
     for add in _COMMANDS: add(sub)
     return parser
 
+# %% ../nbs/90_cli.ipynb #dd772b0a
 def _next_step(args, argv:list[str])->str:
     "After an interrupted job, the command that carries on, judged from what its folder holds."
     from cryodrgn2.runs import run_files
@@ -458,6 +492,7 @@ def _next_step(args, argv:list[str])->str:
     again = argv if '--force' in argv or not run_files(outdir) else [*argv, '--force']
     return 'nothing was saved; start again with: ' + ' '.join(['cryodrgn2', *map(shlex.quote, again)])
 
+# %% ../nbs/90_cli.ipynb #b83bead4
 def _failure(args, argv:list[str], error:BaseException)->int:
     "Report a command's failure on stderr; returns the exit status (2: an anticipated error, 130/143: a signal, 1: a bug)."
     from cryodrgn2.runs import Interrupted
@@ -480,6 +515,7 @@ def _failure(args, argv:list[str], error:BaseException)->int:
         + (f" and {log}" if log is not None and log.is_file() else ''))
     return 1
 
+# %% ../nbs/90_cli.ipynb #032c430c
 def main(argv:list[str]|None=None)->int:
     "Run a `cryodrgn2` command; anticipated errors print one line and exit with status 2, signals with 128 + signal."
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -26,6 +26,7 @@ def _per_image(x, ref:Tensor, ndim:int)->Tensor:
     x = torch.as_tensor(x, dtype=torch.float64, device=ref.device)
     return x.reshape(-1, *([1] * ndim)) if x.ndim else x
 
+# %% ../nbs/03_ctf.ipynb #7b39c2cf
 def _ctf_polar(s2:Tensor, # (...) squared frequency |s|^2, float64, in 1/Å^2 (or 1/pixel^2 with `pixel_size`)
                angle:Tensor, # (...) direction atan2(sy, sx), radians
                defocus_u, defocus_v, defocus_angle_deg, voltage_kv, cs_mm, amp_contrast, phase_shift_deg, bfactor,
@@ -40,6 +41,7 @@ def _ctf_polar(s2:Tensor, # (...) squared frequency |s|^2, float64, in 1/Å^2 (o
     gamma = 2 * math.pi * (-0.5 * df * lam * s2 + 0.25 * (cs * 1e7) * lam ** 3 * s2 ** 2) - torch.deg2rad(phase)
     return (torch.sqrt(1 - w ** 2) * torch.sin(gamma) - w * torch.cos(gamma)) * torch.exp(-bfac * s2 / 4)
 
+# %% ../nbs/03_ctf.ipynb #22221c9a
 def compute_ctf(freqs:Tensor, # (...,2) spatial frequencies (sx, sy) in 1/Å
                 defocus_u:Tensor|float, # defocus U (Å, underfocus positive); scalar or (B,)
                 defocus_v:Tensor|float, # defocus V (Å)
@@ -64,6 +66,7 @@ def check_ctf_params(params:Tensor, # (N,9) cryoDRGN CTF table
     "Raise `DataError` (one line naming `source`, the problem and the first bad row) for impossible CTF parameters."
     return checked_ctf(source, params)
 
+# %% ../nbs/03_ctf.ipynb #cab08d98
 def ctf_from_params(params:Tensor, # (B,9) cryoDRGN CTF rows
                     freqs:Tensor, # (...,2) frequencies in cycles/pixel (e.g. `freq_lattice(D).reshape(-1, 2)`)
                     bfactor:Tensor|float=0., # envelope B-factor (Å^2), scalar or (B,)
@@ -75,6 +78,7 @@ def ctf_from_params(params:Tensor, # (B,9) cryoDRGN CTF rows
     ctf = _ctf_polar(s2_px, angle, p[:, 2], p[:, 3], p[:, 4], p[:, 5], p[:, 6], p[:, 7], p[:, 8], bfactor, pixel_size=p[:, 1])
     return ctf.to(freqs.dtype)
 
+# %% ../nbs/03_ctf.ipynb #2c1a5641
 def ctf_images(params:Tensor, # (B,9) cryoDRGN CTF rows
                D:int|None=None, # image size; default: the rows' D column (all rows must agree)
                bfactor:Tensor|float=0., # envelope B-factor (Å^2)

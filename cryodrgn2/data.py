@@ -34,6 +34,7 @@ PIXEL_SIZE_TOLERANCE = 0.01  # relative disagreement between two statements of a
 
 def _disagree(a:float, b:float)->bool: return abs(a - b) > PIXEL_SIZE_TOLERANCE * max(a, b)
 
+# %% ../nbs/03b_data.ipynb #9a958648
 def stack_pixel_size(source, # a `io.ParticleSource`
                      ctf_params:Tensor|None=None, # (N,9) CTF rows at any box, or None
                      pixel_size:float|None=None, # A: states it, skipping the checks
@@ -100,12 +101,14 @@ class Normalisation:
         if self.window is not None: images = images * soft_window(images.shape[-1], self.window, device=images.device)
         return images / self.scale
 
+# %% ../nbs/03b_data.ipynb #d14727ca
 def sample_indices(n:int, # images in the data
                    size:int=1000, # at most this many
                   )->np.ndarray: # sorted, spread evenly over the data
     "Indices of a sample spread over the whole file (its first stack may not be typical)."
     return np.unique(np.linspace(0, n - 1, min(size, n)).round().astype(np.int64))
 
+# %% ../nbs/03b_data.ipynb #042051d9
 def estimate_normalisation(images, # (N,D,D) tensor, or a `ParticleSource` (anything indexable by an index array)
                            window:float|None=None, # inner radius of the soft window (e.g. 0.85); None: none
                            n_sample:int=1000, # images the scale is estimated on
@@ -126,6 +129,7 @@ class _BatchReads(torch.utils.data.Dataset):
     def __len__(self): return len(self.batches)
     def __getitem__(self, i:int)->tuple[Tensor, Tensor]: return self.batches[i], torch.as_tensor(self.source[self.batches[i]])
 
+# %% ../nbs/03b_data.ipynb #cb6f6bb1
 class NormalisedImages:
     "A stack's images normalised as they are read: `[a:b]` and `[idx]` give (B,D,D) float32; batches announced with `prefetch` are read ahead."
     def __init__(self, source, # anything indexable giving raw (B,D,D) images, e.g. a `io.ParticleSource`
@@ -164,6 +168,7 @@ class Particles:
     def __len__(self): return len(self.images)
     def __repr__(self): return f"Particles({len(self)} images of {self.D}x{self.D}, ctf={self.ctf_params is not None}, scale={self.scale:.4g})"
 
+# %% ../nbs/03b_data.ipynb #48ab5438
 def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
                       ctf_params:Tensor|None=None, # (N,9) cryoDRGN CTF rows
                       pixel_size:float|None=None, # Angstrom per pixel (default: the source's, else 1)

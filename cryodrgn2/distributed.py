@@ -26,20 +26,24 @@ def init_distributed(backend:str|None=None, # 'nccl' or 'gloo'; default NCCL wit
     torch.cuda.set_device(device)
     return device
 
+# %% ../nbs/15_distributed.ipynb #4507da8f
 def wait_for_processes():
     "Every process waits here until all have arrived (a barrier); a no-op in a single process."
     if dist.is_available() and dist.is_initialized(): dist.barrier()
 
+# %% ../nbs/15_distributed.ipynb #bcd02d54
 def finish_distributed():
     "Leave the process group cleanly (all processes wait for each other first); a no-op in a single process."
     if dist.is_available() and dist.is_initialized():
         wait_for_processes()
         dist.destroy_process_group()
 
+# %% ../nbs/15_distributed.ipynb #a7f9ac75
 def rank_and_world()->tuple[int, int]:
     "(this process's rank, number of processes); (0, 1) outside a process group."
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
+# %% ../nbs/15_distributed.ipynb #d86c7a2d
 def is_main()->bool:
     "True in the process that writes the outputs (rank 0)."
     return rank_and_world()[0] == 0

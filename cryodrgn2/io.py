@@ -77,6 +77,7 @@ class MrcLayout(NamedTuple):
     pixel_size:float|None  # A, None if the header records none
     is_volume:bool=False  # the header marks a 3-D map (space group 1), not an image stack (0)
 
+# %% ../nbs/02_io.ipynb #b994de63
 def _read_header(path:Path):
     "The header and pixel size of an MRC file, read permissively (real files often lack the map ID)."
     with warnings.catch_warnings():
@@ -84,6 +85,7 @@ def _read_header(path:Path):
         with mrcfile.open(path, header_only=True, permissive=True) as mrc:
             return mrc.header.copy(), float(mrc.voxel_size.x)
 
+# %% ../nbs/02_io.ipynb #eb604ccc
 def mrc_layout(path)->MrcLayout:
     "Check an MRC file's header against its size; DataError if it is not an MRC file or is truncated."
     path = _existing(path)
@@ -100,12 +102,14 @@ def mrc_layout(path)->MrcLayout:
     return MrcLayout(path, (nz, ny, nx), dtype, offset, pixel_size if np.isfinite(pixel_size) and pixel_size > 0 else None,
                      int(header.ispg) == 1)
 
+# %% ../nbs/02_io.ipynb #e495b9fe
 def _check_square(layout:MrcLayout):
     "DataError unless the images are square with an even side (the box size D)."
     nz, ny, nx = layout.shape
     if ny != nx: raise DataError(layout.path, f"images are not square: {ny}x{nx}")
     if nx % 2: raise DataError(layout.path, f"odd image size {nx}x{nx}: the box size D must be even")
 
+# %% ../nbs/02_io.ipynb #cc8b1876
 def _memmap(layout:MrcLayout, mode='r')->np.memmap:
     "The data of a checked MRC file, memory-mapped (nothing is read until indexed)."
     return np.memmap(layout.path, dtype=layout.dtype, mode=mode, offset=layout.offset, shape=layout.shape)
@@ -115,6 +119,7 @@ def _check_finite(path, data:np.ndarray, what:str='data'):
     "DataError if any value is NaN or inf."
     if not np.isfinite(data).all(): raise DataError(path, f"{what} has non-finite values (NaN or inf)")
 
+# %% ../nbs/02_io.ipynb #930b3444
 def read_mrc(path, # .mrc volume or .mrcs stack
              mmap:bool=True, # memory-map the file (float32 data) instead of reading it all
             )->tuple[Tensor, float|None]: # float32 (nz,ny,nx), pixel size in A (None if unknown)
@@ -126,6 +131,7 @@ def read_mrc(path, # .mrc volume or .mrcs stack
     _check_finite(layout.path, data)
     return torch.from_numpy(data), layout.pixel_size
 
+# %% ../nbs/02_io.ipynb #376480d3
 def write_mrc(path, data:Tensor|np.ndarray, # (D,D,D) volume or (N,D,D) stack
               pixel_size:float=1.0):
     "Write float32 data and its pixel size atomically; names ending in .mrcs are marked as image stacks."
@@ -135,6 +141,7 @@ def write_mrc(path, data:Tensor|np.ndarray, # (D,D,D) volume or (N,D,D) stack
         mrc.voxel_size = pixel_size
         if str(path).endswith('.mrcs'): mrc.set_image_stack()
 
+# %% ../nbs/02_io.ipynb #f2c486e3
 @contextmanager
 def open_stack_for_writing(path, n:int, D:int, pixel_size:float=1.0):
     "A new (n,D,D) float32 .mrcs stack memory-mapped for writing in batches; it appears at `path` only when complete."
@@ -154,6 +161,7 @@ def _merge_optics(path, particles:pd.DataFrame, optics:pd.DataFrame)->pd.DataFra
     if missing: raise DataError(path, f"particles refer to optics group(s) {sorted(missing)} absent from the optics table")
     return particles.merge(optics, on='rlnOpticsGroup', how='left', validate='many_to_one')
 
+# %% ../nbs/02_io.ipynb #e41232f4
 def read_star(path, merge_optics:bool=False, # append each particle's optics-group columns to its row
              )->tuple[pd.DataFrame, pd.DataFrame|None]: # particles, optics (None for RELION 3.0)
     "Read the particle table and, for RELION 3.1, the optics table of a .star file."
@@ -167,6 +175,7 @@ def read_star(path, merge_optics:bool=False, # append each particle's optics-gro
     if merge_optics and optics is not None: particles = _merge_optics(path, particles, optics)
     return particles, optics
 
+# %% ../nbs/02_io.ipynb #d9b71dc7
 def write_star(path, particles:pd.DataFrame, optics:pd.DataFrame|None=None):
     "Write a .star file atomically: RELION 3.1 layout (data_optics + data_particles) when optics are given."
     blocks = {'optics': optics, 'particles': particles} if optics is not None else {'': particles}
@@ -352,6 +361,7 @@ def _split_image_names(path, image_names:pd.Series)->tuple[np.ndarray, np.ndarra
     if len(bad): raise DataError(path, f"bad rlnImageName '{image_names.iloc[bad[0]]}' (expected index@stack.mrcs, index from 1)")
     return parts[1].to_numpy(str), index.to_numpy(np.int64) - 1
 
+# %% ../nbs/02_io.ipynb #5b3a196b
 def star_pixel_size(particles:pd.DataFrame, # a star file's particle table, optics merged in (`read_star(..., merge_optics=True)`)
                    )->np.ndarray|None: # (N,) A
     "Per-particle pixel size (A) from a particle table (optics merged in), or None if it has none."
@@ -360,17 +370,18 @@ def star_pixel_size(particles:pd.DataFrame, # a star file's particle table, opti
         return particles['rlnDetectorPixelSize'].to_numpy(np.float64) * 1e4 / particles['rlnMagnification'].to_numpy(np.float64)
     return None
 
+# %% ../nbs/02_io.ipynb #1517f734
 def _one_pixel_size(pixel_sizes:np.ndarray)->float|None:
     "The pixel size shared by every image (to 0.01%), or None when optics groups differ."
     low, high = float(pixel_sizes.min()), float(pixel_sizes.max())
     return None if high > low * 1.0001 else low
 
+# %% ../nbs/02_io.ipynb #3c2228c6
 def require_columns(path, # the file the table comes from (named in the error)
                     table:pd.DataFrame, columns:list[str]):
     "DataError naming the `columns` that `table` lacks, if any."
     missing = [c for c in columns if c not in table]
     if missing: raise DataError(path, f"no column(s) {', '.join(missing)}")
-
 
 # %% ../nbs/02_io.ipynb #bf87a7b9
 def _star_source(path:Path, datadir, **kwargs)->ParticleSource:
@@ -380,12 +391,14 @@ def _star_source(path:Path, datadir, **kwargs)->ParticleSource:
     pixel_size = star_pixel_size(particles)  # (N,) or None
     return _source_from_names(path, stack_names, image_ids, datadir, pixel_size=pixel_size, **kwargs)
 
+# %% ../nbs/02_io.ipynb #c08971c3
 def _cs_source(path:Path, datadir, **kwargs)->ParticleSource:
     data = read_cs(path)
     names = np.char.lstrip(cs_field(path, data, 'blob/path').astype(str), '>')
     pixel_size = data['blob/psize_A'].astype(np.float64) if 'blob/psize_A' in data.dtype.names else None
     return _source_from_names(path, names, cs_field(path, data, 'blob/idx'), datadir, pixel_size=pixel_size, **kwargs)
 
+# %% ../nbs/02_io.ipynb #0eeb37f4
 def _txt_source(path:Path, datadir, **kwargs)->ParticleSource:
     names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not names: raise DataError(path, "lists no stacks")
@@ -393,12 +406,12 @@ def _txt_source(path:Path, datadir, **kwargs)->ParticleSource:
     counts = [layout.shape[0] for layout in stacks]
     return ParticleSource(path, stacks, np.repeat(np.arange(len(stacks)), counts), np.concatenate([np.arange(n) for n in counts]), **kwargs)
 
+# %% ../nbs/02_io.ipynb #4775ce29
 def _stack_source(path:Path, datadir, **kwargs)->ParticleSource:
     layout = mrc_layout(path)
     if layout.is_volume and len(set(layout.shape)) == 1:
         raise DataError(path, f"is a 3-D map ({'x'.join(map(str, layout.shape))}; its header marks a volume), not a particle stack")
     return ParticleSource(path, [layout], np.zeros(layout.shape[0]), np.arange(layout.shape[0]), **kwargs)
-
 
 # %% ../nbs/02_io.ipynb #06d7bd11
 _SOURCES = {'.mrcs': _stack_source, '.mrc': _stack_source, '.star': _star_source, '.cs': _cs_source, '.txt': _txt_source}

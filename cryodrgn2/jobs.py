@@ -73,11 +73,13 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
     data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
     return data
 
+# %% ../nbs/17_jobs.ipynb #ad357d61
 def memory_bytes()->int:
     "Physical memory of this machine (bytes; 16 GiB where the OS does not say)."
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
     except (ValueError, OSError, AttributeError): return 16 * 2 ** 30
 
+# %% ../nbs/17_jobs.ipynb #8c527ee7
 def read_map(path, # .mrc file of a map
              D:int|None=None, # the box it must have (None: any cube)
             )->tuple[Tensor, float|None]: # (D,D,D) map, pixel size (A; None if the header has none)
@@ -143,11 +145,13 @@ def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epoc
     if distributed: wait_for_processes()  # the group stays: abinit-het runs a second job in it; the process leaves at its end
     return learn
 
+# %% ../nbs/17_jobs.ipynb #effc79c7
 def _job_config(job:str, arguments:dict, data:Particles|None=None)->dict:
     "What config.yaml records: the job, its arguments (callbacks left out) and, once read, the data's fingerprint."
     config = {'job': job, **{k: v for k, v in arguments.items() if k != 'cbs'}}
     return config if data is None else {**config, 'fingerprint': data.fingerprint}
 
+# %% ../nbs/17_jobs.ipynb #9b73c38f
 def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
                 outdir='abinit_homo', # output folder
@@ -203,6 +207,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
         return _run_job('abinit-homo', data, run, _job_config('abinit-homo', arguments, data), cbs, epochs, checkpoint, seed, make_model,
                         lr, batch_size, device, progress, ref=ref)
 
+# %% ../nbs/17_jobs.ipynb #a0f1d510
 def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              poses, # cryoDRGN pose .pkl (rots, trans)
              ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
@@ -339,6 +344,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
             _append_to_report(run.outdir / 'report.html', latent_figure(learn.z_mu, title='latent space (PCA of the final means)'))
         return learn
 
+# %% ../nbs/17_jobs.ipynb #7374318f
 def _het_checkpoint(run:RunFolder, load, epochs:int, consensus_epochs:int)->Path|None:
     "The VAE checkpoint to resume; with `load='latest'` and none yet, the consensus alone may resume (it checks its own)."
     if load != 'latest' or latest_checkpoint(run.outdir) is not None: return run.checkpoint(load, epochs)
@@ -348,6 +354,7 @@ def _het_checkpoint(run:RunFolder, load, epochs:int, consensus_epochs:int)->Path
     run.notes.append("no VAE checkpoint yet: the consensus resumes (or is reused), then the VAE starts")
     return None
 
+# %% ../nbs/17_jobs.ipynb #43d7d54b
 def _append_to_report(path:Path, fig):
     "Add a figure at the end of an HTML report written by `write_report` (plotly.js is already inline there)."
     html = Path(path).read_text()

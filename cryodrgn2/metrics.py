@@ -70,6 +70,7 @@ class RotationError:
         return (f"RotationError(mean={self.mean:.4g}, median={self.median:.4g}, "
                 f"median_angle={self.angles_deg.median().item():.3g} deg, flipped={self.flipped})")
 
+# %% ../nbs/06_metrics.ipynb #09a59342
 def rotation_error(rots_est:Tensor, # (N,3,3) estimated poses
                    rots_true:Tensor, # (N,3,3) reference poses
                    flip:bool=True, # also try the mirrored hand (P R P) and keep the better
@@ -164,16 +165,19 @@ def fourier_crop(vol:Tensor, # (...,D,D,D) real map
     ft = fft3_center(vol)[..., lo:lo + size, lo:lo + size, lo:lo + size]
     return ifft3_center(ft).real.to(vol.dtype) * (size / D) ** 3
 
+# %% ../nbs/06_metrics.ipynb #e32dd7a3
 def _normalised(vol:Tensor, mask:Tensor)->Tensor:
     "Masked map with zero mean and unit norm inside the mask."
     v = vol * mask
     v = v - (v.sum() / mask.sum()) * mask
     return v / v.norm().clamp_min(1e-30)
 
+# %% ../nbs/06_metrics.ipynb #cc1715d2
 def _skew(w:Tensor)->Tensor: # (3,) -> (3,3) cross-product matrix [w]_x
     zero = w.new_zeros(())
     return torch.stack([zero, -w[2], w[1], w[2], zero, -w[0], -w[1], w[0], zero]).reshape(3, 3)
 
+# %% ../nbs/06_metrics.ipynb #4b3608eb
 def _refine_rotation(vol:Tensor, ref_n:Tensor, mask:Tensor, rot:Tensor, max_iter:int)->tuple[Tensor, float]:
     "Local maximum of the masked correlation near `rot`: R = exp([w]_x) rot, by L-BFGS on w."
     w = torch.zeros(3, dtype=vol.dtype, device=vol.device, requires_grad=True)
@@ -187,6 +191,7 @@ def _refine_rotation(vol:Tensor, ref_n:Tensor, mask:Tensor, rot:Tensor, max_iter
     opt.step(closure)
     with torch.no_grad(): return torch.linalg.matrix_exp(_skew(w)) @ rot, score().item()
 
+# %% ../nbs/06_metrics.ipynb #2e62a01c
 def align_volumes(vol:Tensor, # (D,D,D) map to align (e.g. ab initio)
                   ref:Tensor, # (D,D,D) reference map
                   flip:bool=True, # also try the mirrored map

@@ -70,6 +70,7 @@ def inplane_slices(model:Callable, # the model
                         mode='bilinear', align_corners=True)     # (1, [B*]n_dir, 1, n_psi*P)
     return out.reshape(*values.shape[:-1], n_psi, -1)
 
+# %% ../nbs/10_pose.ipynb #e090011d
 def _tensors(model):
     "Parameters and buffers of a torch module (nothing for a plain function)."
     return [*model.parameters(), *model.buffers()] if isinstance(model, torch.nn.Module) else []
@@ -112,6 +113,7 @@ class Candidates(NamedTuple):
     scale: Tensor    # (B,K) amplitude scale of the model for this image
     level: int       # grid level of the indices
 
+# %% ../nbs/10_pose.ipynb #67cfa6f7
 def refine(model:Callable, # the model
            cands:Candidates, # the current kept poses
            coeffs:Tensor, # (B,P) image coefficients on `bnd`
@@ -200,17 +202,20 @@ class SearchResult(NamedTuple):
     top_shift_px: Tensor|None = None # (N,K,2)
     top_error: Tensor|None = None    # (N,K)
 
+# %% ../nbs/10_pose.ipynb #97ac368e
 def _batch(data, start:int, size:int, device)->Tensor:
     "Rows start:start+size of a tensor, an array or any sliceable source of images, as float32 on `device`."
     rows = data[start:start + size]
     return (rows if isinstance(rows, Tensor) else torch.as_tensor(np.asarray(rows))).to(device=device, dtype=torch.float32)
 
+# %% ../nbs/10_pose.ipynb #5cede5a3
 def _device(model, images, device):
     if device is not None: return torch.device(device)
     owned = _tensors(model)
     if owned: return owned[0].device
     return images.device if isinstance(images, Tensor) else torch.device('cpu')
 
+# %% ../nbs/10_pose.ipynb #1b0aca5b
 @dataclass(frozen=True)
 class SearchConfig:
     "How `search` looks for poses: one set of settings, passed through the jobs, callbacks and command line."
@@ -227,6 +232,7 @@ class SearchConfig:
     bf16:bool=False # that lattice evaluation in bfloat16 (`imaging.evaluate_model`): faster where `models.fast_bf16`
     batch_size:int=32 # images searched at a time (bounds memory)
 
+# %% ../nbs/10_pose.ipynb #82a38f60
 def search_config(config:SearchConfig|None=None, # settings to start from; None: the defaults
                   **settings, # fields of `SearchConfig` to change, by name (e.g. base_level=1)
                  )->SearchConfig:
@@ -236,6 +242,7 @@ def search_config(config:SearchConfig|None=None, # settings to start from; None:
     if unknown: raise TypeError(f"unknown search setting(s) {unknown}: a SearchConfig has {names}")
     return replace(config or SearchConfig(), **settings)
 
+# %% ../nbs/10_pose.ipynb #e3ef7d22
 def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelModel`, a network, ...
            images:Tensor|np.ndarray, # (N,D,D) real-space images (anything sliceable: a tensor, an array, a memmap)
            ctf:Tensor|np.ndarray|None=None, # (N,9) cryoDRGN CTF table, or None for no CTF
@@ -292,16 +299,19 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
         release_freed_memory()  # the next batch needs the same sizes again: keep the footprint at one batch's
     return _result(found, return_top)
 
+# %% ../nbs/10_pose.ipynb #fd3566ca
 @functools.cache
 def _libc():
     try: return ctypes.CDLL('libc.so.6')
     except OSError: return None  # not glibc (macOS, Windows, musl): nothing to do
 
+# %% ../nbs/10_pose.ipynb #d68582ae
 def release_freed_memory():
     "Return memory that torch has freed to the operating system (glibc's `malloc_trim`; a no-op elsewhere)."
     libc = _libc()
     if libc is not None and hasattr(libc, 'malloc_trim'): libc.malloc_trim(0)
 
+# %% ../nbs/10_pose.ipynb #49685646
 def _result(cands:Candidates, return_top:bool)->SearchResult:
     "The search result from every image's kept candidates."
     top_rots = grid_rotations(cands.level, cands.dir_idx.cpu(), cands.psi_idx.cpu()).to(cands.error.device)

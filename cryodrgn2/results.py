@@ -107,6 +107,7 @@ class HetRun:
         "Maps at latent points."
         return volumes_at(self.model, points, self.band_limit, self.scale)
 
+# %% ../nbs/18_results.ipynb #5239c77d
 def load_run(outdir, # an abinit-het output folder
              epoch:int|None=None, # checkpoint epoch; default the latest
              device=None, # default CPU
@@ -127,6 +128,7 @@ def load_run(outdir, # an abinit-het output folder
     z = torch.from_numpy(read_latents(z_path if z_path.is_file() else outdir / 'z.pkl', len(state['rots'])))
     return HetRun(model.eval().to(device or 'cpu'), z, epoch, state['band_limit'], config['pixel_size'], config['scale'], outdir)
 
+# %% ../nbs/18_results.ipynb #a9194593
 def eval_vol(outdir, # an abinit-het output folder
              z, # (zdim,) latent coordinates
              out, # output .mrc
@@ -150,12 +152,14 @@ def _write_series(folder:Path, vols:Tensor, points:Tensor, pixel_size:float):
     for i, vol in enumerate(vols): write_mrc(folder / f'vol_{i:03d}.mrc', vol, pixel_size)
     np.savetxt(folder / 'z_values.txt', points.numpy(), fmt='%.5f')
 
+# %% ../nbs/18_results.ipynb #0abff8a5
 def _read_color(path, n:int)->np.ndarray:
     "A per-image value array (N,) from a pickle."
     values = np.asarray(load_pickle(path))
     if values.shape != (n,): raise DataError(path, f"expected one value per image, shape ({n},), found {values.shape}")
     return values
 
+# %% ../nbs/18_results.ipynb #0756907f
 def analyze(outdir, # an abinit-het output folder
             pc:int=2, # principal components traversed
             ksample:int=10, # k-means clusters

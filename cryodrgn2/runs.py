@@ -26,6 +26,7 @@ def _same_file(a:Path, b:Path)->bool:
     try: return os.path.samefile(a, b)
     except OSError: return False
 
+# %% ../nbs/16_runs.ipynb #e12e07c0
 def _probe_writable(folder:Path):
     "Create `folder` (and parents) and write a scratch file in it, or DataError saying why not."
     try:
@@ -33,6 +34,7 @@ def _probe_writable(folder:Path):
         with tempfile.NamedTemporaryFile(dir=folder, prefix='.write-test-'): pass
     except OSError as e: raise DataError(folder, f"cannot write here ({e.strerror or type(e).__name__})") from None
 
+# %% ../nbs/16_runs.ipynb #1e99155e
 def check_output_file(path, # a file the job will write
                       inputs:Iterable=(), # the job's input files (None entries are skipped)
                      )->Path:
@@ -45,6 +47,7 @@ def check_output_file(path, # a file the job will write
     _probe_writable(path.parent)
     return path
 
+# %% ../nbs/16_runs.ipynb #63f96c27
 def check_output_folder(outdir, # the job's output folder
                        )->Path:
     "Before any work: `outdir` is a folder (created if missing), not a file, and writable."
@@ -77,8 +80,10 @@ def _pid_alive(pid:int)->bool:
     except PermissionError: return True
     return True
 
+# %% ../nbs/16_runs.ipynb #962736f2
 class FolderInUse(DataError): "Another job holds the folder's lock."
 
+# %% ../nbs/16_runs.ipynb #ce019b1c
 class RunLock:
     "One job per folder: `OUTDIR/.lock` created atomically, holding host, pid, start time and command; removed at the end."
     def __init__(self, outdir): self.path, self.held, self.note = Path(outdir) / LOCK_NAME, False, None
@@ -114,6 +119,7 @@ def fingerprint_indices(n:int)->np.ndarray: # (S,) image indices spread evenly o
     "The images whose bytes a fingerprint hashes."
     return np.unique(np.linspace(0, n - 1, min(n, FINGERPRINT_SAMPLE)).round().astype(np.int64))
 
+# %% ../nbs/16_runs.ipynb #702d280c
 def array_digest(*arrays, # arrays or tensors (None entries skipped)
                 )->str|None: # 16 hex digits; None if all arrays are None
     "A short SHA-256 of arrays' float32 bytes (None if all are None)."
@@ -123,6 +129,7 @@ def array_digest(*arrays, # arrays or tensors (None entries skipped)
         if a is not None: h.update(np.ascontiguousarray(np.asarray(a, dtype=np.float32)).tobytes())
     return h.hexdigest()[:16]
 
+# %% ../nbs/16_runs.ipynb #d61f73ca
 def data_fingerprint(sample, # (S,D,D) images `fingerprint_indices(N)` as read from the files (before normalisation)
                      n_images:int, # N
                      pixel_size:float|None=None, # A/px
@@ -136,6 +143,7 @@ def data_fingerprint(sample, # (S,D,D) images `fingerprint_indices(N)` as read f
                 image_sample=array_digest(sample), ctf=array_digest(ctf_params), poses=None if poses is None else array_digest(*poses), **(settings or {}),
                 files={k: str(Path(v).resolve()) for k, v in (files or {}).items() if isinstance(v, (str, Path))})
 
+# %% ../nbs/16_runs.ipynb #14e92d3a
 def fingerprint_differences(old:dict, # fingerprint recorded by a run
                             new:dict, # fingerprint of the data given now
                            )->list[str]: # one phrase per difference (empty: same data)
@@ -203,6 +211,7 @@ def epochs_done(checkpoint)->int:
     try: return int(torch.load(checkpoint, map_location='cpu', weights_only=False)['next_epoch'])
     except Exception: raise DataError(checkpoint, 'not a readable cryodrgn2 checkpoint') from None
 
+# %% ../nbs/16_runs.ipynb #ce707ce7
 def plain_config(value):
     "A config value as plain YAML data (paths and other objects as text)."
     if isinstance(value, dict): return {k: plain_config(v) for k, v in value.items()}
@@ -210,6 +219,7 @@ def plain_config(value):
     if isinstance(value, (str, int, float, bool)) or value is None: return value
     return str(value)
 
+# %% ../nbs/16_runs.ipynb #0b614313
 RUN_PATTERNS = ('config.yaml', 'run.log', 'report.html', 'reconstruct.mrc', 'poses.pkl', 'z.pkl', 'classes.pkl', 'evaluate.html',
                 'weights.*.pt', 'poses.*.pkl', 'reconstruct.*.mrc', 'z.*.pkl', 'classes.*.pkl', 'consensus', 'analyze.*')
 ASIDE_PREFIX = '.previous-run.'
@@ -219,6 +229,7 @@ def run_files(outdir)->list[Path]:
     outdir = Path(outdir)
     return sorted({p for pattern in RUN_PATTERNS for p in outdir.glob(pattern)})
 
+# %% ../nbs/16_runs.ipynb #11bb1401
 def _inside(path:Path, container:Path)->bool:
     "True if `path` is `container` or lies inside it."
     path, container = path.resolve(), container.resolve()

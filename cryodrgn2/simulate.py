@@ -90,6 +90,7 @@ class SimulationPlan:
     states: Tensor # (N,) index of the map each image shows
     def __len__(self): return len(self.rots)
 
+# %% ../nbs/07_simulate.ipynb #54a0d32c
 def random_ctf_params(n:int, D:int, pixel_size:float, defocus_range:tuple=(10000., 30000.), # Angstrom
                       astigmatism:float=500., # max |defocus_u - defocus_v| in Angstrom
                       voltage_kv:float=300., cs_mm:float=2.7, amp_contrast:float=0.1,
@@ -101,6 +102,7 @@ def random_ctf_params(n:int, D:int, pixel_size:float, defocus_range:tuple=(10000
     return torch.stack([const(D), const(pixel_size), dfu, dfu - u[:, 1] * astigmatism, u[:, 2] * 180,
                         const(voltage_kv), const(cs_mm), const(amp_contrast), const(0)], -1)
 
+# %% ../nbs/07_simulate.ipynb #95e7316d
 def plan_simulation(n:int, D:int, pixel_size:float=1.0, max_shift_px:float=3.0, ctf:bool=True,
                     defocus_range:tuple=(10000., 30000.), n_states:int=1, seed:int=0)->SimulationPlan:
     "Draw every image's ground truth from one seed."
@@ -166,6 +168,7 @@ def _rows(layout:list[StackFile], start:int, stop:int):
         lo, hi = max(file.start, start), min(file.stop, stop)
         if lo < hi: yield f, slice(lo - file.start, hi - file.start), slice(lo - start, hi - start)
 
+# %% ../nbs/07_simulate.ipynb #c92fe96f
 def _write_stacks(outdir:Path, layout:list[StackFile], lattices:Sequence[Tensor], plan:SimulationPlan,
                   snr:float|None, invert:bool, offset:float, scale:float, pixel_size:float, seed:int, batch_size:int,
                   progress:bool)->float: # variance of the clean images

@@ -27,6 +27,7 @@ def _checked_array(path, x, what:str, shape:tuple)->Tensor:
     if not torch.isfinite(t).all(): raise DataError(path, f"{what} has non-finite values (NaN or inf)")
     return t
 
+# %% ../nbs/02a_tables.ipynb #15ef2d8b
 def _checked_poses(path, rots, shifts)->tuple[Tensor, Tensor]:
     "Rotations (N,3,3) and shifts (N,2) as float32 tensors; DataError if shapes, counts or values are wrong."
     rots, shifts = _checked_array(path, rots, 'rotations', (3, 3)), _checked_array(path, shifts, 'shifts', (2,))
@@ -35,9 +36,11 @@ def _checked_poses(path, rots, shifts)->tuple[Tensor, Tensor]:
         raise DataError(path, "rotations are not orthonormal matrices")
     return rots, shifts
 
+# %% ../nbs/02a_tables.ipynb #7f1ea622
 def _check_box(path, D:int):
     if not D > 0: raise DataError(path, f"box size D must be positive, got {D}")
 
+# %% ../nbs/02a_tables.ipynb #4e42579d
 def read_poses(path, D:int, # box size the translations are fractions of
               )->tuple[Tensor, Tensor]: # rots (N,3,3), shift_px (N,2) (x,y) particle centre - box centre, pixels
     "Read a cryoDRGN pose pickle: (rots, trans) or rots alone."
@@ -53,6 +56,7 @@ def read_poses(path, D:int, # box size the translations are fractions of
                               f"they look like pixels; divide them by the box size D ({D})")
     return rots, -trans * D
 
+# %% ../nbs/02a_tables.ipynb #c2ef2e1a
 def write_poses(path, rots:Tensor, # (N,3,3)
                 shift_px:Tensor, # (N,2) particle centre - box centre, pixels
                 D:int): # box size
@@ -174,6 +178,7 @@ def parse_ctf_csparc(cs_path, D:int|None=None, # box size, if the file has no bl
     df_u, df_v, angle, kv, cs, w, phase = (cs_field(cs_path, data, f).astype(np.float64) for f in _CS_CTF)
     return checked_ctf(cs_path, np.column_stack([box, apix, df_u, df_v, np.rad2deg(angle), kv, cs, w, np.rad2deg(phase)]))
 
+# %% ../nbs/02a_tables.ipynb #8ac7a1c4
 def parse_pose_csparc(cs_path, key:str='alignments3D', # 'alignments_class_0' for ab initio jobs
                      )->tuple[Tensor, Tensor]: # rots (N,3,3), shift_px (N,2)
     "Rotations and shifts (pixels) of the particles in a cryoSPARC .cs file."
@@ -182,6 +187,7 @@ def parse_pose_csparc(cs_path, key:str='alignments3D', # 'alignments_class_0' fo
     shift_px = -torch.from_numpy(cs_field(cs_path, data, f'{key}/shift').astype(np.float32))
     return _checked_poses(cs_path, rots, shift_px)
 
+# %% ../nbs/02a_tables.ipynb #8ddda8d9
 def particle_file_ctf(path, # a particle file: .star, .cs, .mrcs or .txt
                       datadir=None, # folder of its stacks (`load_particles`), for a star without box or pixel size
                      )->Tensor|None: # (N,9) float32, columns CTF_COLUMNS, or None

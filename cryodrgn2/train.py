@@ -84,10 +84,12 @@ def stream_seed(seed:int, # the run's seed
     "A well-mixed seed for one random stream (0: image order, 1: model weights, 2: initial poses) of one epoch."
     return int(np.random.SeedSequence([seed, epoch + 1, stream]).generate_state(1)[0])
 
+# %% ../nbs/12_train.ipynb #a1dc145a
 def default_device()->torch.device:
     "CUDA if available, else CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+# %% ../nbs/12_train.ipynb #aed77f74
 class Learner:
     "Trains a model of the volume on particle images at their current poses; callbacks add everything else."
     def __init__(self, make_model:Callable[[], nn.Module], # builds a fresh model (called at start and at each reset)
@@ -130,6 +132,7 @@ def fit(self:Learner, n_epochs:int): # total epochs (not additional ones)
     except CancelFitException: pass
     finally: self.callback('after_fit')
 
+# %% ../nbs/12_train.ipynb #f03e9e22
 @patch
 def _one_epoch(self:Learner):
     order_gen = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, 0))
@@ -144,6 +147,7 @@ def _one_epoch(self:Learner):
         self.callback('after_epoch')
     except CancelEpochException: pass
 
+# %% ../nbs/12_train.ipynb #ffcf16fd
 @patch
 def _one_batch(self:Learner):
     try:
@@ -157,6 +161,7 @@ def _one_batch(self:Learner):
         self.callback('after_batch')
     except CancelBatchException: pass
 
+# %% ../nbs/12_train.ipynb #bb4fa035
 class Batch(NamedTuple):
     "One batch on the learner's device: what every loss needs."
     idx:Tensor # (B,) image indices
@@ -165,6 +170,7 @@ class Batch(NamedTuple):
     shift_px:Tensor # (B,2) current shifts (pixels)
     ctf:Tensor|None # (B,9) CTF rows, or None
 
+# %% ../nbs/12_train.ipynb #7d9c9421
 @patch
 def batch(self:Learner, idx:Tensor)->Batch:
     "Images `idx` with their poses and CTF rows, on the learner's device."
@@ -172,6 +178,7 @@ def batch(self:Learner, idx:Tensor)->Batch:
     ctf = None if data.ctf_params is None else data.ctf_params[idx].to(dev)
     return Batch(idx, data.images[idx].to(dev), self.rots[idx].to(dev), self.shift_px[idx].to(dev), ctf)
 
+# %% ../nbs/12_train.ipynb #32fc8ba8
 @patch
 def batch_loss(self:Learner, idx:Tensor)->Tensor:
     "Loss of the images `idx` at their current poses: `loss(learn, batch)` of the callback that defines one, else `slice_loss`."
@@ -179,6 +186,7 @@ def batch_loss(self:Learner, idx:Tensor)->Tensor:
     if owner is not None: return owner.loss(self, batch)
     return slice_loss(self.model, batch.images, batch.rots, batch.shift_px, batch.ctf, self.band)
 
+# %% ../nbs/12_train.ipynb #6d2875be
 @patch
 def loss_callback(self:Learner)->Callback|None:
     "The one callback that defines the loss (e.g. a VAE's, K maps'), or None for the default; two would be ambiguous."
@@ -194,6 +202,7 @@ def state_dict(self:Learner)->dict:
                 shift_px=self.shift_px.clone(), per_image={k: v.clone() for k, v in self.per_image.items()}, band_limit=self.band_limit,
                 history=self.history, seed=self.seed, rng=torch.get_rng_state())
 
+# %% ../nbs/12_train.ipynb #ff43bf04
 @patch
 def load_state_dict(self:Learner, state:dict):
     "Restore `state_dict()`: the next `fit` continues with epoch `next_epoch`."
@@ -209,11 +218,13 @@ def load_state_dict(self:Learner, state:dict):
     self.band_limit, self.history, self.seed = state['band_limit'], list(state['history']), state['seed']
     torch.set_rng_state(state['rng'])
 
+# %% ../nbs/12_train.ipynb #8c27cca7
 @patch
 def save(self:Learner, path):
     "Write a checkpoint atomically (temporary file, then rename)."
     with atomic_path(path) as tmp_path: torch.save(self.state_dict(), tmp_path)
 
+# %% ../nbs/12_train.ipynb #e0192e07
 @patch
 def load(self:Learner, path):
     "Resume from a checkpoint file."
@@ -315,6 +326,7 @@ def rotation_angle_deg(rots_a:Tensor, rots_b:Tensor)->Tensor: # (...,3,3), (...,
     "Angle of the rotation between two poses, in degrees."
     return torch.rad2deg(2 * torch.asin((rotation_distance(rots_a, rots_b) / 8).sqrt().clamp(max=1)))
 
+# %% ../nbs/12_train.ipynb #6910b410
 class PoseSearchCallback(Callback):
     "Search the poses of each chunk of images against the current model, just before training on it, in search epochs; subclasses change how (`find`)."
     order = -10
@@ -373,6 +385,7 @@ class ProgressCallback(Callback):
         for bar in (getattr(self, 'batches', None), getattr(self, 'epochs', None)):
             if bar is not None: bar.close()
 
+# %% ../nbs/12_train.ipynb #d892fe15
 class ProgressLineCallback(Callback):
     "Plain progress lines (no cursor codes), at most one every `every_s` seconds: for logs and cluster job output."
     main_only = True
@@ -389,6 +402,7 @@ class ProgressLineCallback(Callback):
               f"{(total - done) / rate:.0f} s left in the epoch, loss {learn.loss.item():.4f}", file=self.stream or sys.stderr, flush=True)
         self.last = now
 
+# %% ../nbs/12_train.ipynb #39a002e6
 def format_record(record:dict)->str:
     "One line describing an epoch's record."
     line = f"epoch {record['epoch']:3d}  L {record['band_limit']:2d}  loss {record['loss']:.5f}  {record['seconds']:6.1f} s"
@@ -397,11 +411,13 @@ def format_record(record:dict)->str:
     if record.get('reset'): line += '  (model reset)'
     return line
 
+# %% ../nbs/12_train.ipynb #f452a3c7
 def append_log(path, # log file
                line:str): # one line of text
     "Append a time-stamped line to a log file."
     with open(path, 'a') as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
 
+# %% ../nbs/12_train.ipynb #1154904c
 class LogCallback(Callback):
     "Append one line per epoch (and the start and end of each fit) to a log file."
     main_only = True

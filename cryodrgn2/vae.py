@@ -124,6 +124,7 @@ def encode_all(model:HetVAE, # the VAE
             out.append([t.cpu() for t in model.encode(images[idx].to(device), shift_px[idx].to(device), ctf)])
     return torch.cat([m for m, _ in out]), torch.cat([v for _, v in out])
 
+# %% ../nbs/13_vae.ipynb #362896d2
 class VAECallback(Callback):
     "Train the learner's `HetVAE` by the VAE loss; after each epoch, encode every image (`learn.z_mu`, `learn.z_logvar`)."
     order = -50
@@ -151,6 +152,7 @@ def wedge_mask(coords_px:Tensor, # (M,3) lattice points (Fourier pixels)
     reach = (coords_px.norm(dim=-1) + margin) * tilt.clamp(max=math.pi / 2).sin()[:, None] + margin   # (B,M)
     return (normals.to(coords_px) @ coords_px.T).abs() <= reach
 
+# %% ../nbs/13_vae.ipynb #172c72b9
 class LatentLattices(nn.Module):
     "One symmetrised Hartley lattice per image, from a decoder at each image's z; `model(coords, index)` samples them."
     def __init__(self, decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley values
@@ -289,6 +291,7 @@ def latent_scatter(xy, # (N,2) coordinates of each image (e.g. PCA or UMAP of it
     fig = go.Figure(go.Scattergl(x=xy[::step, 0], y=xy[::step, 1], mode='markers', marker=marker))
     return fig.update_layout(title=title, xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], width=520, height=450)
 
+# %% ../nbs/13_vae.ipynb #45b5317b
 def latent_figure(z:Tensor, # (N,zdim) latents
                   color=None, # (N,) a per-image value, or None
                   title:str='latent space (PCA)', **kwargs): # passed to `latent_scatter`
@@ -298,6 +301,7 @@ def latent_figure(z:Tensor, # (N,zdim) latents
     pct = [f'{100 * r:.0f}%' for r in ratio.tolist()] + ['0%']
     return latent_scatter(xy, color, title, (f'PC1 ({pct[0]})', f'PC2 ({pct[1]})'), **kwargs)
 
+# %% ../nbs/13_vae.ipynb #6652e892
 class LatentMonitorCallback(Callback):
     "Live latent scatter in Jupyter after every epoch (coloured by `color` if given). No-op elsewhere."
     order, main_only = 41, True

@@ -113,6 +113,7 @@ def viewing_directions(rots:Tensor)->Tensor: # (N,3,3) -> (N,3) unit vectors R^T
     "Viewing (projection) direction of each pose in the map's frame."
     return rots[..., 2, :]
 
+# %% ../nbs/04_viz.ipynb #cac8f802
 def mollweide(dirs, # (N,3) unit vectors
              )->tuple[np.ndarray, np.ndarray]: # x in [-2,2], y in [-1,1]
     "Mollweide (equal-area) map coordinates of directions: longitude = azimuth, latitude = 90 deg - polar angle."
@@ -123,6 +124,7 @@ def mollweide(dirs, # (N,3) unit vectors
         t -= (2 * t + np.sin(2 * t) - np.pi * np.sin(lat)) / np.maximum(2 + 2 * np.cos(2 * t), 1e-12)
     return 2 / np.pi * lon * np.cos(t), np.sin(t)
 
+# %% ../nbs/04_viz.ipynb #eb5c8811
 def _mollweide_frame(fig:go.Figure, title:str, size:int)->go.Figure:
     "Outline ellipse, meridians at 0 and +-90 deg, the equator, and square axes without ticks."
     t = np.linspace(-np.pi / 2, np.pi / 2, 91)
@@ -134,6 +136,7 @@ def _mollweide_frame(fig:go.Figure, title:str, size:int)->go.Figure:
     return fig.update_layout(title=title, width=size * 1.8, height=size, xaxis=dict(**axis, range=[-2.05, 2.05]),
                              yaxis=dict(**axis, range=[-1.05, 1.05], scaleanchor='x'), plot_bgcolor='white')
 
+# %% ../nbs/04_viz.ipynb #c293e794
 def pose_distribution(rots:Tensor, # (N,3,3) poses
                       bins:int=36, # bins across the map (half as many from pole to pole)
                       title:str='Viewing directions', size:int=380)->go.Figure:
@@ -264,6 +267,7 @@ def dataset_figures(folder, # a dataset folder (particles.mrcs or particles.star
         figures.append(('ctf.pkl: the first CTFs', ctf_curves(params)))
     return figures
 
+# %% ../nbs/04_viz.ipynb #51969e1f
 def dataset_report(folder, out=None)->Path: # the report (default FOLDER/dataset.html)
     "Write an HTML report of a dataset folder."
     return write_html(out or Path(folder) / 'dataset.html', dataset_figures(folder), title=f'Dataset {Path(folder).resolve().name}')
