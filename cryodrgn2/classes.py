@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from .io import write_mrc, atomic_path
 from .models import to_volume
 from .pose import search, SearchConfig, SearchResult
-from .train import Callback, PoseSearchCallback, slice_loss, launched_rank, stream_seed
+from .train import Callback, PoseSearchCallback, slice_loss, launched_rank, stream_seed, OTHER_STREAM
 
 # %% auto #0
 __all__ = ['ClassMaps', 'assign_classes', 'search_classes', 'ClassCallback', 'ClassSearchCallback']
@@ -75,7 +75,7 @@ class ClassCallback(Callback):
         self.n_classes, self.outdir = n_classes, None if outdir is None else Path(outdir)
     def before_fit(self, learn):
         if 'classes' not in learn.per_image:  # a new fit: an even, random split
-            gen = torch.Generator().manual_seed(stream_seed(learn.seed, -1, 3))
+            gen = torch.Generator().manual_seed(stream_seed(learn.seed, -1, OTHER_STREAM))
             learn.per_image['classes'] = torch.randperm(len(learn.data), generator=gen) % self.n_classes
     def loss(self, learn, batch)->Tensor:
         "Each image of the batch against the map of its class (the learner's loss hook)."

@@ -24,9 +24,9 @@ from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inpla
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
-__all__ = ['squared_error', 'inplane_slices', 'base_search', 'Candidates', 'refine', 'local_candidates', 'local_reach',
-           'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig', 'search_config', 'search',
-           'release_freed_memory', 'align']
+__all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'squared_error', 'inplane_slices', 'base_search', 'Candidates', 'refine',
+           'local_candidates', 'local_reach', 'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig',
+           'search_config', 'search', 'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -42,6 +42,9 @@ def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
     return image_sq - fitted * dots, fitted
 
 # %% ../nbs/10_pose.ipynb #cfbb9e65
+PATCH_MARGIN = 1.5   # Fourier pixels of the direction's slice beyond the band: the in-plane rotation reads them bilinearly
+LATTICE_MARGIN = 2   # Fourier pixels of a cached 3D lattice beyond the band: trilinear reads of the last shell need them
+
 def inplane_slices(model:Callable, # the model
                    level:int, # Hopf grid level r
                    D:int, # box size
@@ -52,10 +55,10 @@ def inplane_slices(model:Callable, # the model
     "Model slices at every level-r grid rotation: one evaluation per direction, in-plane angles by interpolation."
     n_dir, n_psi = grid_size(level)
     device = next((t.device for t in _tensors(model)), torch.device('cpu'))
-    m = math.ceil(radius + 1.5)                                  # patch half-width (Fourier pixels)
+    m = math.ceil(radius + PATCH_MARGIN)                         # patch half-width (Fourier pixels)
     offsets = torch.arange(-m, m + 1, device=device, dtype=torch.float32)
     patch = torch.stack(torch.meshgrid(offsets, offsets, indexing='xy'), -1)  # (2m+1,2m+1,2) (kx,ky)*D
-    disc = patch.norm(dim=-1) <= radius + 1.5
+    disc = patch.norm(dim=-1) <= radius + PATCH_MARGIN
     dirs = hopf_rotations(level, torch.arange(n_dir), 0.).to(device)  # (n_dir,3,3) R_dir
     coords = slice_coords(dirs, patch[disc] / D)                 # (n_dir,Q,3)
     if z is not None: coords = coords.expand(len(z), *coords.shape)
@@ -263,7 +266,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
     ctf = None if ctf is None else ctf_at_box(ctf, D)  # rows of a full-size table describe the images' own box
     device = _device(model, images, device)
     radii = band_schedule(D, l_min, l_max, iters)
-    if on_lattice and z is None and not isinstance(model, VoxelModel): model = lattice_model(model, D, max(radii) + 2, bf16=bf16)
+    if on_lattice and z is None and not isinstance(model, VoxelModel): model = lattice_model(model, D, max(radii) + LATTICE_MARGIN, bf16=bf16)
     bands = [band(D, r, device) for r in radii]
     base_shifts = shift_grid(t_extent, t_ngrid, device)
     local_shifts = [shift_grid(t_extent / 2 ** m, t_ngrid, device) for m in range(1, iters + 1)]

@@ -28,12 +28,13 @@ from .pose import search, search_config, SearchConfig, SearchResult
 from .viz import training_figure
 
 # %% auto #0
-__all__ = ['slice_loss', 'CancelFitException', 'CancelEpochException', 'CancelBatchException', 'launched_rank', 'Callback',
-           'run_cbs', 'stream_seed', 'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint',
-           'PrefetchCallback', 'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback',
-           'TrainingDiverged', 'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback', 'ProgressCallback',
-           'ProgressLineCallback', 'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback',
-           'SnapshotCallback', 'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
+__all__ = ['ORDER_STREAM', 'WEIGHTS_STREAM', 'POSES_STREAM', 'OTHER_STREAM', 'slice_loss', 'CancelFitException',
+           'CancelEpochException', 'CancelBatchException', 'launched_rank', 'Callback', 'run_cbs', 'stream_seed',
+           'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
+           'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback', 'TrainingDiverged',
+           'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback',
+           'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
+           'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
@@ -77,9 +78,11 @@ def run_cbs(cbs:Iterable[Callback], # callbacks
         if method is not None: method(learn)
 
 # %% ../nbs/12_train.ipynb #c396daf9
+ORDER_STREAM, WEIGHTS_STREAM, POSES_STREAM, OTHER_STREAM = 0, 1, 2, 3  # random streams: image order, model weights, initial poses, a callback's
+
 def stream_seed(seed:int, # the run's seed
                 epoch:int, # the epoch (-1: before the first)
-                stream:int, # 0: image order, 1: model weights, 2: initial poses, 3: class split or random poses
+                stream:int, # ORDER_STREAM, WEIGHTS_STREAM, POSES_STREAM or OTHER_STREAM (a callback's: the class split, random poses)
                )->int:
     "A well-mixed seed for one random stream (0: image order, 1: model weights, 2: initial poses) of one epoch."
     return int(np.random.SeedSequence([seed, epoch + 1, stream]).generate_state(1)[0])
@@ -105,7 +108,7 @@ class Learner:
         self.make_model, self.data, self.cbs, self.lr, self.batch_size, self.seed = make_model, data, list(cbs), lr, batch_size, seed
         self.device = torch.device(device) if device is not None else default_device()
         N = len(data)
-        self.rots = random_rotations(N, torch.Generator().manual_seed(stream_seed(seed, -1, 2))) if rots is None else rots.float().clone()
+        self.rots = random_rotations(N, torch.Generator().manual_seed(stream_seed(seed, -1, POSES_STREAM))) if rots is None else rots.float().clone()
         self.shift_px = torch.zeros(N, 2) if shift_px is None else shift_px.float().clone()
         self.band_limit = data.D // 2 - 1 if band_limit is None else band_limit
         self.per_image = {}  # other per-image state kept by callbacks (e.g. class labels), (N,...) each: checkpointed like the poses
@@ -115,7 +118,7 @@ class Learner:
     def reset_model(self):
         "Fresh model weights and optimizer state (the poses are kept), drawn from the (seed, epoch) stream."
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stream_seed(self.seed, self.epoch, 1))
+            torch.manual_seed(stream_seed(self.seed, self.epoch, WEIGHTS_STREAM))
             self.model = self.make_model().to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
@@ -135,7 +138,7 @@ def fit(self:Learner, n_epochs:int): # total epochs (not additional ones)
 # %% ../nbs/12_train.ipynb #f03e9e22
 @patch
 def _one_epoch(self:Learner):
-    order_gen = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, 0))
+    order_gen = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, ORDER_STREAM))
     self.batches = torch.randperm(len(self.data), generator=order_gen).split(self.batch_size)
     self.record, self.loss_sum, self.n_seen, start = dict(epoch=self.epoch), 0., 0, time.perf_counter()
     try:
@@ -492,4 +495,4 @@ class RandomPosesCallback(Callback):
     "New uniformly random poses for every image at each epoch: the moving objective of joint training, as an experiment."
     def __init__(self, seed:int=0): self.seed = seed
     def before_epoch(self, learn):
-        learn.rots = random_rotations(len(learn.rots), torch.Generator().manual_seed(stream_seed(self.seed, learn.epoch, 3)))
+        learn.rots = random_rotations(len(learn.rots), torch.Generator().manual_seed(stream_seed(self.seed, learn.epoch, OTHER_STREAM)))

@@ -18,7 +18,7 @@ from .io import DataError, atomic_path, load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, model_device
 from .imaging import evaluate_model, inference
-from .pose import search, search_config, SearchConfig, SearchResult, local_candidates, local_reach
+from .pose import search, search_config, SearchConfig, SearchResult, local_candidates, local_reach, LATTICE_MARGIN
 from .so3 import so3_grid
 from .train import Callback, PoseSearchCallback, slice_loss, in_jupyter
 
@@ -196,7 +196,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
     "Pose of every image against the decoder at that image's own z (on per-image lattices)."
     config, device = search_config(config, **settings), device or model_device(decoder)
     D, results, scale = images.shape[-1], [], config.scale
-    radius = min(config.l_max, D // 2 - 1) + 2
+    radius = min(config.l_max, D // 2 - 1) + LATTICE_MARGIN
     level, base_keep = config.base_level, config.base_keep
     grid = so3_grid(level, device) if init is not None and wedge else None
     for start in range(0, len(images), group):
