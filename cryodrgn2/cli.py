@@ -35,7 +35,6 @@ def _flag_kwargs(anno:str)->dict:
     if base == 'dict': return dict(type=json.loads, metavar='JSON')
     return dict(type={'int': int, 'float': float}.get(base, str))
 
-# %% ../nbs/90_cli.ipynb #b2595ab3
 def add_doc_flags(p, # an argparse (sub)parser
                   module:str, name:str, # the function whose parameters become flags, e.g. 'jobs', 'abinit_homo'
                   skip:set=frozenset(), # parameters the command sets by hand (positionals, validated flags, ...)
@@ -52,7 +51,6 @@ def add_doc_flags(p, # an argparse (sub)parser
     p.set_defaults(doc_flags=added)
     return added
 
-# %% ../nbs/90_cli.ipynb #e6fa54a9
 def _doc_flag_values(args)->dict:
     "The generated flags' values, as keyword arguments for the job."
     return {k: getattr(args, k) for k in getattr(args, 'doc_flags', ())}
@@ -86,8 +84,6 @@ def _add_simulate(sub):
     p.add_argument('--scale', type=float, default=1., help='multiplies every written pixel value, e.g. 300 (default: %(default)s)')
     p.add_argument('--force', action='store_true', help='overwrite a dataset already in OUTDIR')
     p.set_defaults(run=_run_simulate)
-
-# %% ../nbs/90_cli.ipynb #fa5be63e
 def _run_simulate(args):
     import math, torch
     from cryodrgn2.simulate import RELION_JOB, phantom, hinge_family, write_dataset
@@ -120,7 +116,6 @@ def _add_show(sub):
     p.add_argument('folder', help='dataset folder, e.g. the output of `cryodrgn2 simulate`')
     p.add_argument('-o', '--out', help='output .html (default: FOLDER/dataset.html)')
     p.set_defaults(run=_run_show)
-
 def _run_show(args):
     from cryodrgn2.viz import dataset_report
     if not Path(args.folder).is_dir(): raise FileNotFoundError(f'{args.folder}: no such folder')
@@ -132,7 +127,6 @@ def _output(path, *inputs)->Path:
     from cryodrgn2.runs import check_output_file
     return check_output_file(path, inputs)
 
-# %% ../nbs/90_cli.ipynb #9476ee54
 def _add_downsample(sub):
     p = sub.add_parser('downsample', help='downsample particles (or a map) to a smaller box by Fourier cropping',
                        description='Fourier-crop a particle set (.mrcs, .mrc, .star, .cs, .txt) or a 3-D map (.mrc) to box D, '
@@ -150,8 +144,6 @@ def _add_downsample(sub):
     p.add_argument('--is-vol', action='store_true', help='the input is a 3-D map (default: an .mrc whose header marks a cubic volume)')
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
     p.set_defaults(run=_run_downsample)
-
-# %% ../nbs/90_cli.ipynb #dacd5a8c
 def _run_downsample(args):
     from cryodrgn2.preprocess import downsample
     _output(args.out, args.input, args.ind)
@@ -174,8 +166,6 @@ def _add_parse_ctf(sub):
                                    'phase shift) of a RELION .star or cryoSPARC .cs file as a cryoDRGN CTF pickle, and summarise them.')
     _add_metadata_args(p, 'CTF')
     p.set_defaults(run=_run_parse_ctf)
-
-# %% ../nbs/90_cli.ipynb #a51913d3
 def _run_parse_ctf(args):
     from cryodrgn2.preprocess import parse_ctf
     _output(args.out, args.input)
@@ -189,8 +179,6 @@ def _add_parse_pose(sub):
     _add_metadata_args(p, 'pose')
     p.add_argument('--abinit', action='store_true', help='.cs of a cryoSPARC ab initio job: read alignments_class_0, not alignments3D')
     p.set_defaults(run=_run_parse_pose)
-
-# %% ../nbs/90_cli.ipynb #78fe16bd
 def _run_parse_pose(args):
     from cryodrgn2.preprocess import parse_pose
     _output(args.out, args.input)
@@ -211,8 +199,6 @@ def _add_write_star(sub):
     p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel of the particle images (default: the file\'s, else the CTF\'s, '
                    'else the stack header)')
     p.set_defaults(run=_run_write_star)
-
-# %% ../nbs/90_cli.ipynb #8d989a33
 def _run_write_star(args):
     from cryodrgn2.preprocess import export_star
     _output(args.out, args.particles, args.poses, args.ctf, args.ind)
@@ -229,7 +215,6 @@ def _number(kind:type, minimum:float, strict:bool=False):
         return value
     return parse
 
-# %% ../nbs/90_cli.ipynb #a3c57ded
 _positive_int, _count, _positive = _number(int, 1), _number(int, 0), _number(float, 0, strict=True)
 
 _unit_interval = _number(float, 0)
@@ -256,7 +241,6 @@ def _add_data_args(p):
                    'fraction of the box radius (cryoDRGN: 0.85); 0: no window (default: %(default)s: on the demo, 0.85 '
                    'took the map from 11.6 to 23 A)')
 
-# %% ../nbs/90_cli.ipynb #74b74036
 def _data_kwargs(args)->dict:
     "The keyword arguments the data flags of `_add_data_args` give the Python functions."
     return dict(ctf=False if args.no_ctf else args.ctf, datadir=args.datadir, ind=args.ind, pixel_size=args.pixel_size,
@@ -277,11 +261,9 @@ def _add_job_args(p, epochs:int):
     p.add_argument('--device', help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available)")
     _add_quiet_arg(p)
 
-# %% ../nbs/90_cli.ipynb #cbce9b04
 def _add_quiet_arg(p):
     p.add_argument('-q', '--quiet', action='store_true', help='no progress output (bars on a terminal, a line every 30 s in a file)')
 
-# %% ../nbs/90_cli.ipynb #819e0e3f
 def _add_bf16_arg(p):
     p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None,
                    help='evaluate the network in bfloat16 for pose search, several times faster where the hardware has native '
@@ -307,8 +289,6 @@ def _add_align(sub):
     add_doc_flags(p, 'pose', 'align', skip={'particles', 'volume', 'ctf', 'out', 'invert', 'base_level', 'keep', 'base_keep', 'iters', 't_extent',
                                           't_ngrid', 'batch_size', 'device', 'progress', 'verbose', 'datadir', 'ind', 'pixel_size', 'window'})
     p.set_defaults(run=_run_align)
-
-# %% ../nbs/90_cli.ipynb #e022cb49
 def _run_align(args):
     from cryodrgn2.pose import align
     from cryodrgn2.runs import check_device
@@ -331,8 +311,6 @@ def _add_abinit_homo(sub):
     p.add_argument('--classes', type=_positive_int, default=1, help='structures in the data, one map each (default: %(default)s)')
     add_doc_flags(p, 'jobs', 'abinit_homo', skip=_BY_HAND | {'classes'}, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_abinit_homo)
-
-# %% ../nbs/90_cli.ipynb #6d7956bf
 def _run_abinit_homo(args):
     from cryodrgn2.jobs import abinit_homo
     abinit_homo(args.particles, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
@@ -350,8 +328,6 @@ def _add_train_nn(sub):
     _add_job_args(p, epochs=20)
     add_doc_flags(p, 'jobs', 'train_nn', skip=_BY_HAND, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_train_nn)
-
-# %% ../nbs/90_cli.ipynb #da15bf5f
 def _run_train_nn(args):
     from cryodrgn2.jobs import train_nn
     train_nn(args.particles, args.poses, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
@@ -370,8 +346,6 @@ def _add_evaluate(sub):
     p.add_argument('-D', '--box', type=_positive_int, help='box size for translations in pixels (default: from the maps)')
     p.add_argument('--plot', help='write an HTML figure here (rotation errors, FSC)')
     p.set_defaults(run=_run_evaluate)
-
-# %% ../nbs/90_cli.ipynb #53cd11bc
 def _run_evaluate(args):
     from cryodrgn2.results import evaluate
     table = evaluate(args.poses, args.ref_poses, map=args.map, ref_map=args.ref_map, D=args.box, plot=args.plot)
@@ -392,8 +366,6 @@ def _add_demo(sub):
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CUDA if available)")
     _add_bf16_arg(p); _add_quiet_arg(p)
     p.set_defaults(run=_run_demo)
-
-# %% ../nbs/90_cli.ipynb #ab6fa22d
 def _run_demo(args):
     from cryodrgn2.results import demo
     demo(args.outdir, n=args.n, snr=args.snr, seed=args.seed, force=args.force, device=args.device, bf16_search=args.bf16_search,
@@ -417,8 +389,6 @@ def _add_abinit_het(sub):
     add_doc_flags(p, 'jobs', 'abinit_het', skip=_BY_HAND | {'zdim', 'beta', 'consensus_epochs', 'consensus_classes'},
                   aliases={'batch_size': ['-b'], 'hidden': ['--dec-dim'], 'layers': ['--dec-layers'], 'enc_hidden': ['--enc-dim']})
     p.set_defaults(run=_run_abinit_het)
-
-# %% ../nbs/90_cli.ipynb #88fb3f4a
 def _run_abinit_het(args):
     from cryodrgn2.jobs import abinit_het
     abinit_het(args.particles, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
@@ -443,8 +413,6 @@ def _add_analyze(sub):
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
     add_doc_flags(p, 'results', 'analyze', skip={'outdir', 'epoch', 'pc', 'ksample', 'n_points', 'color', 'use_umap', 'device'})
     p.set_defaults(run=_run_analyze)
-
-# %% ../nbs/90_cli.ipynb #1c5d5a3e
 def _run_analyze(args):
     from cryodrgn2.results import analyze
     summary = analyze(args.outdir, pc=args.pc, ksample=args.ksample, epoch=args.epoch, n_points=args.n_points, color=args.color,
@@ -461,8 +429,6 @@ def _add_eval_vol(sub):
     p.add_argument('--epoch', type=_count, help='epoch (default: the latest checkpoint)')
     p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
     p.set_defaults(run=_run_eval_vol)
-
-# %% ../nbs/90_cli.ipynb #b2e4d75d
 def _run_eval_vol(args):
     from cryodrgn2.results import eval_vol
     eval_vol(args.outdir, args.z, args.out, epoch=args.epoch, device=args.device)
