@@ -11,7 +11,7 @@ from torch import Tensor
 from .train import Callback
 
 # %% auto #0
-__all__ = ['init_distributed', 'wait_for_processes', 'finish_distributed', 'rank_and_world', 'is_main', 'end_process', 'shard',
+__all__ = ['init_distributed', 'wait_for_processes', 'finish_distributed', 'rank_and_world', 'end_process', 'shard',
            'reduce_gradients', 'combine_rows', 'sum_over_processes', 'DistributedCallback']
 
 # %% ../nbs/15_distributed.ipynb #f50d6f00
@@ -40,13 +40,8 @@ def finish_distributed():
 
 # %% ../nbs/15_distributed.ipynb #a7f9ac75
 def rank_and_world()->tuple[int, int]:
-    "(this process's rank, number of processes); (0, 1) outside a process group."
+    "(this process's rank, number of processes) in the process group; (0, 1) outside one. Which process writes files is `train.launched_rank`'s answer, the same rank, known before the group exists."
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
-# %% ../nbs/15_distributed.ipynb #d86c7a2d
-def is_main()->bool:
-    "True in the process that writes the outputs (rank 0)."
-    return rank_and_world()[0] == 0
 
 # %% ../nbs/15_distributed.ipynb #305fefac
 def end_process(status:int=0): # exit status

@@ -6,7 +6,8 @@ import torch
 
 SCRIPT = textwrap.dedent('''
     import sys, torch
-    from cryodrgn2.distributed import init_distributed, finish_distributed, is_main, DistributedCallback, end_process
+    from cryodrgn2.distributed import init_distributed, finish_distributed, DistributedCallback, end_process
+    from cryodrgn2.train import launched_rank
     from cryodrgn2.simulate import phantom, simulate
     from cryodrgn2.models import HartleyMLP
     from cryodrgn2.train import Learner, PoseSearchCallback, FrequencyRampCallback
@@ -21,7 +22,7 @@ SCRIPT = textwrap.dedent('''
                     cbs=[search, FrequencyRampCallback(6, 10, 2), DistributedCallback()], batch_size=8, seed=0, device='cpu')
     learn.fit(3)
     changed = ((learn.rots - truth.rots).flatten(1).norm(dim=1) > 1e-4).float().mean().item()
-    if is_main(): torch.save(dict(loss=[r['loss'] for r in learn.history], rots=learn.rots, shift_px=learn.shift_px, search_changed=changed), sys.argv[1])
+    if launched_rank() == 0: torch.save(dict(loss=[r['loss'] for r in learn.history], rots=learn.rots, shift_px=learn.shift_px, search_changed=changed), sys.argv[1])
     finish_distributed()
     end_process()  # skip the interpreter teardown, where gloo can abort (see nbs/15_distributed)
 ''')
