@@ -85,20 +85,9 @@ def _add_simulate(sub):
     p.add_argument('--force', action='store_true', help='overwrite a dataset already in OUTDIR')
     p.set_defaults(run=_run_simulate)
 def _run_simulate(args):
-    import math, torch
-    from cryodrgn2.simulate import RELION_JOB, phantom, hinge_family, write_dataset
-    from cryodrgn2.io import read_mrc
-    coords = None
-    if args.volume:
-        if args.hinge: raise ValueError('--hinge builds its own phantom family; do not give a VOLUME')
-        data, header_apix = read_mrc(args.volume)
-        volumes, pixel_size = torch.as_tensor(data, dtype=torch.float32), args.pixel_size or header_apix or 1.0
-    else:
-        pixel_size = args.pixel_size or 3.0
-        if args.hinge:
-            family, coords = hinge_family(args.box, seed=args.seed), torch.linspace(0, 1, args.hinge).tolist()
-            volumes = [family(u) for u in coords]
-        else: volumes = phantom(args.box, seed=args.seed)
+    import math
+    from cryodrgn2.simulate import RELION_JOB, simulation_maps, write_dataset
+    volumes, pixel_size, coords = simulation_maps(args.volume, args.box, args.pixel_size, args.hinge, args.seed)
     snr = None if math.isinf(args.snr) else args.snr
     write_dataset(args.outdir, volumes, args.n, snr=snr, pixel_size=pixel_size, invert=not args.physical_sign,
                   seed=args.seed, batch_size=args.batch_size, state_coords=coords, force=args.force,

@@ -15,10 +15,12 @@ from .geometry import freq_lattice, random_rotations, axis_angle_to_matrix
 from .fourier import fft3_center, ifft3_center
 from .ctf import ctf_images
 from .imaging import volume_lattice, form_images, add_noise
+from .io import read_mrc
 
 # %% auto #0
 __all__ = ['RELION_JOB', 'chain_atoms', 'render_atoms', 'phantom', 'hinge_family', 'SimulationPlan', 'random_ctf_params',
-           'plan_simulation', 'clean_images', 'simulate', 'StackFile', 'relion_stack_layout', 'write_dataset']
+           'plan_simulation', 'clean_images', 'simulate', 'StackFile', 'relion_stack_layout', 'write_dataset',
+           'simulation_maps']
 
 # %% ../nbs/07_simulate.ipynb #318f6056
 def chain_atoms(D:int, # box size
@@ -236,3 +238,19 @@ def write_dataset(outdir:str|Path, volumes:Tensor|Sequence[Tensor], n:int, snr:f
                  optics_amp_contrast=optics_amp_contrast, offset=offset, scale=scale, **plan_kwargs)
     (outdir / 'truth.json').write_text(json.dumps(truth, indent=1, default=str))
     return plan
+
+# %% ../nbs/07_simulate.ipynb #a521303f
+def simulation_maps(volume=None, # map (.mrc) to project; None: the built-in phantom
+                    box:int=64, # box of the built-in phantom
+                    pixel_size:float|None=None, # A/px; None: the map's header (else 1), or 3.0 for the phantom
+                    hinge:int|None=None, # a phantom family with a hinged domain, this many states along u in [0, 1]
+                    seed:int=0, # seeds the phantom
+                   )->tuple: # maps (a (D,D,D) tensor or a list), pixel size, each state's u (or None)
+    "The maps a simulation projects: from a file, the built-in phantom, or a hinged family of it."
+    if volume is not None:
+        if hinge: raise ValueError('--hinge builds its own phantom family; do not give a VOLUME')
+        data, header_apix = read_mrc(volume)
+        return torch.as_tensor(data, dtype=torch.float32), pixel_size or header_apix or 1.0, None
+    if not hinge: return phantom(box, seed=seed), pixel_size or 3.0, None
+    family, coords = hinge_family(box, seed=seed), torch.linspace(0, 1, hinge).tolist()
+    return [family(u) for u in coords], pixel_size or 3.0, coords
