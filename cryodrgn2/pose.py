@@ -18,15 +18,15 @@ from .fourier import ht2_center, iht3_center
 from .ctf import ctf_from_params
 from .io import DataError, read_mrc
 from .tables import write_poses
-from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages
+from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages, sample_indices
 from .imaging import slice_coords, VoxelModel, evaluate_model
 from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
-__all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'squared_error', 'inplane_slices', 'base_search', 'Candidates', 'refine',
+__all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'T_CLEAR', 'squared_error', 'inplane_slices', 'base_search', 'Candidates', 'refine',
            'local_candidates', 'local_reach', 'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig',
-           'search_config', 'search', 'release_freed_memory', 'align']
+           'search_config', 'search', 'release_freed_memory', 'contrast_sign', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -321,6 +321,26 @@ def _result(cands:Candidates, return_top:bool)->SearchResult:
     best = SearchResult(top_rots[:, 0], cands.shift_px[:, 0], cands.error[:, 0], cands.scale[:, 0])
     return best._replace(top_rots=top_rots, top_shift_px=cands.shift_px, top_error=cands.error) if return_top else best
 
+# %% ../nbs/10_pose.ipynb #804a9689
+T_CLEAR = 3.0  # |t| beyond which the contrast is clear (a fair coin would stay within about 3 standard errors)
+
+def contrast_sign(model:Callable, # the map (or network) the images should match
+                  images, # (N,D,D) real-space images: a tensor, or anything indexable by an index tensor
+                  ctf=None, # (N,9) CTF rows, or None
+                  config:SearchConfig|None=None, # search settings (refined one round at most here)
+                  n:int=64, # images sampled, spread over the stack
+                  device=None, # default: the model's
+                 )->tuple[int, float]: # +1 (as given), -1 (inverted) or 0 (cannot tell); share of images fitting better as given
+    "Whether images match a model as given or contrast-inverted: each sampled image is searched both ways."
+    idx = torch.as_tensor(sample_indices(len(images), n))
+    sample = torch.as_tensor(images[idx], dtype=torch.float32)
+    rows = None if ctf is None else torch.as_tensor(np.asarray(ctf), dtype=torch.float32)[idx]
+    quick = search_config(config, scale='fit', iters=min(search_config(config).iters, 1))
+    as_given, inverted = (search(model, s, rows, config=quick, device=device).error for s in (sample, -sample))
+    gain = inverted - as_given                                   # (n,) how much better each image fits as given
+    t = gain.mean() / (gain.std() / math.sqrt(len(gain))).clamp_min(torch.finfo(gain.dtype).tiny)  # paired t statistic
+    return (1 if t > T_CLEAR else -1 if t < -T_CLEAR else 0), (gain > 0).float().mean().item()
+
 # %% ../nbs/10_pose.ipynb #a43260c1
 def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           volume:str, # map (.mrc) with the particles' box size and pixel size
@@ -343,6 +363,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           ind=None, # cryoDRGN index .pkl (or array): the images to align
           pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
           window:float|None=None, # soft real-space window from this fraction of the box radius (`data.Normalisation`; e.g. 0.85)
+          check_contrast:bool=True, # test 64 images both ways (`contrast_sign`): if they fit the map clearly better inverted, flip them
          )->SearchResult:
     "Find the pose of every particle against a known map; optionally write them as a cryoDRGN pose .pkl."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
@@ -354,6 +375,15 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
         for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
+    if check_contrast:
+        how = search_config(base_level=base_level, base_keep=base_keep, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_min, l_max=l_max)
+        sign, share = contrast_sign(model, images, inputs.ctf_params, how, device=device)
+        if sign < 0:
+            inputs.source.invert = not inputs.source.invert
+            images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
+        if verbose: print(f"align: contrast: {share:.0%} of {min(64, len(images))} sampled images fit the map better as loaded"
+                          + ('; flipping them all (the other --uninvert-data setting)' if sign < 0 else '' if sign > 0 else "; cannot tell, kept"),
+                          file=sys.stderr)
     result = search(model, images, inputs.ctf_params, base_level=base_level, keep=keep, base_keep=base_keep, iters=iters,
                     t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_min, l_max=l_max, batch_size=batch_size, progress=progress)
     if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), D)

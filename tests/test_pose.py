@@ -85,8 +85,12 @@ def test_align_files_roundtrip(hand, tmp_path):
     assert torch.allclose(rots, result.rots, atol=1e-6)
     assert rotation_error(rots, plan.rots).median() < 3e-4
     assert (shift_px - plan.shift_px).norm(dim=-1).median() < 0.5
-    # without inverting the (inverted) stack, the images anti-correlate with the map: the poses are wrong
-    wrong = align(tmp_path / 'particles.mrcs', mrc_map, tmp_path / 'ctf.pkl', invert=False, progress=False, iters=0, window=None)
+    # the wrong contrast flag: the check sees that the images fit the map better inverted, and flips them
+    flipped = align(tmp_path / 'particles.mrcs', mrc_map, tmp_path / 'ctf.pkl', invert=False, progress=False, window=None)
+    assert torch.allclose(flipped.rots, result.rots, atol=1e-5)
+    # without the check, the images anti-correlate with the map: the poses are wrong
+    wrong = align(tmp_path / 'particles.mrcs', mrc_map, tmp_path / 'ctf.pkl', invert=False, progress=False, iters=0, window=None,
+                  check_contrast=False)
     assert rotation_error(wrong.rots, plan.rots).median() > 0.1
 
 
