@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace, astuple
 from typing import NamedTuple, Callable
 import ctypes, functools, math, sys
-import healpy
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,7 +19,7 @@ from .io import DataError, read_mrc
 from .tables import write_poses
 from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages, sample_indices
 from .imaging import slice_coords, VoxelModel, evaluate_model
-from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid
+from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid, healpix_max_pixrad
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
@@ -167,7 +166,7 @@ def local_reach(cands:Candidates, # a local search's starting candidates (`local
     "Largest tilt, from each known slice plane, of any plane a local search from `cands` can visit (all rounds)."
     normals = hopf_rotations(cands.level, cands.dir_idx.cpu(), 0.)[..., 2, :].to(rots)   # (B,K,3) d_c
     farthest = torch.arccos((normals * rots[:, None, 2]).sum(-1).abs().clamp(max=1)).amax(-1)
-    return farthest + healpy.max_pixrad(2 ** cands.level)
+    return farthest + healpix_max_pixrad(2 ** cands.level)
 
 # %% ../nbs/10_pose.ipynb #4bc8a035
 def band_schedule(D:int, # box size

@@ -5,20 +5,59 @@
 # %% ../nbs/08_so3.ipynb #41d196e5
 from __future__ import annotations
 import math
-import healpy
-import numpy as np
 import torch
 from torch import Tensor
 from .geometry import euler_to_matrix
 
 # %% auto #0
-__all__ = ['grid_size', 'direction_angles', 'inplane_angles', 'hopf_rotations', 'grid_rotations', 'so3_grid', 'grid_children']
+__all__ = ['grid_size', 'healpix_pix2ang', 'healpix_max_pixrad', 'direction_angles', 'inplane_angles', 'hopf_rotations',
+           'grid_rotations', 'so3_grid', 'grid_children']
 
 # %% ../nbs/08_so3.ipynb #bd6c7ddc
 def grid_size(level:int)->tuple[int, int]: # (directions, in-plane angles)
     "Number of viewing directions and of in-plane angles of the level-`level` Hopf grid."
     if level < 0: raise ValueError(f"grid level must be >= 0, got {level}")
     return 12 * 4 ** level, 6 * 2 ** level
+
+# %% ../nbs/08_so3.ipynb #8cc2c554
+_FACE_ROW = (2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4)  # R_f: faces 0-3 north, 4-7 equator, 8-11 south
+_FACE_LON = (1, 3, 5, 7, 0, 2, 4, 6, 1, 3, 5, 7)  # L_f: the face's central longitude in units of pi/4
+
+def healpix_pix2ang(nside:int, # N_side, a power of 2
+                    ipix:Tensor, # (...) NESTED pixel indices in [0, 12 N_side^2)
+                   )->tuple[Tensor, Tensor]: # theta, phi (...) float64 radians (colatitude, longitude in [0, 2 pi))
+    "Centres of HEALPix pixels in the NESTED numbering (as `healpy.pix2ang(nside, ipix, nest=True)`)."
+    order = nside.bit_length() - 1
+    if nside < 1 or nside != 1 << order: raise ValueError(f"NESTED HEALPix needs nside a power of 2, got {nside}")
+    ipix = torch.as_tensor(ipix)
+    if ipix.is_floating_point() or ipix.is_complex(): raise TypeError(f"pixel indices must be integers, got {ipix.dtype}")
+    ipix = ipix.long()
+    if ipix.numel() and (ipix.min() < 0 or ipix.max() >= 12 * nside ** 2):
+        raise ValueError(f"pixel indices must be in [0, {12 * nside ** 2}) for nside {nside}")
+    face, q = ipix // nside ** 2, ipix % nside ** 2
+    ix, iy = torch.zeros_like(q), torch.zeros_like(q)
+    for b in range(order):  # de-interleave: bit 2b of q -> bit b of ix, bit 2b+1 -> bit b of iy
+        ix |= ((q >> 2 * b) & 1) << b
+        iy |= ((q >> 2 * b + 1) & 1) << b
+    row, lon = (torch.tensor(t, device=q.device)[face] for t in (_FACE_ROW, _FACE_LON))
+    ring = row * nside - ix - iy - 1                      # i, 1 .. 4 N_side - 1 from the north pole
+    north, south = ring < nside, ring > 3 * nside
+    n = torch.where(north, ring, torch.where(south, 4 * nside - ring, nside))  # 4n pixels in the ring
+    s = torch.where(north | south, 0, (ring - nside) & 1)  # half-pixel shift of every other belt ring
+    j = ((lon * n + ix - iy + 1 + s) // 2 - 1) % (4 * n) + 1  # 1 .. 4n along the ring
+    n, s, ring = n.double(), s.double(), ring.double()
+    phi = (j.double() - (1 + s) / 2) * (math.pi / 2) / n
+    cap = 2 * torch.asin(n / (math.sqrt(6) * nside))      # theta in the caps: 1 - |z| = n^2 / (3 N_side^2)
+    theta = torch.where(north, cap, torch.where(south, math.pi - cap, torch.arccos((2 * nside - ring) * 2 / (3 * nside))))
+    return theta, phi
+
+def healpix_max_pixrad(nside:int, # N_side
+                      )->float: # radians
+    "Largest angular distance from a HEALPix pixel's centre to its boundary (as `healpy.max_pixrad(nside)`)."
+    if nside < 1: raise ValueError(f"nside must be >= 1, got {nside}")
+    def unit(z, phi): r = math.sqrt(1 - z * z); return r * math.cos(phi), r * math.sin(phi), z
+    (ax, ay, az), (bx, by, bz) = unit(2 / 3, math.pi / (4 * nside)), unit(1 - (1 - 1 / nside) ** 2 / 3, 0.)  # centre, corner
+    return math.atan2(math.hypot(ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx), ax * bx + ay * by + az * bz)
 
 # %% ../nbs/08_so3.ipynb #5c02bb46
 def direction_angles(level:int, # grid level r (N_side = 2^r)
@@ -27,9 +66,7 @@ def direction_angles(level:int, # grid level r (N_side = 2^r)
     "Viewing directions of the level-r grid: HEALPix NESTED pixel centres."
     n_dir, _ = grid_size(level)
     idx = torch.arange(n_dir) if dir_idx is None else torch.as_tensor(dir_idx)
-    theta, phi = healpy.pix2ang(2 ** level, idx.cpu().numpy(), nest=True)
-    return (torch.as_tensor(theta, device=idx.device).reshape(idx.shape),
-            torch.as_tensor(phi, device=idx.device).reshape(idx.shape))
+    return healpix_pix2ang(2 ** level, idx)
 
 def inplane_angles(level:int, # grid level r
                    psi_idx:Tensor|None=None, # (...) in-plane indices j; all 6*2^r if None
