@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_results.ipynb #ebeba33f
 from __future__ import annotations
-import pickle
+import pickle, sys
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -80,7 +80,8 @@ def demo(outdir='demo', # folder for the dataset (data/) and the reconstruction 
     outdir = Path(outdir); data, run = outdir / 'data', outdir / 'run'
     say = print if progress else (lambda *a: None)
     say(f"1/3 simulate {n} images  (cryodrgn2 simulate -o {data} -n {n} --snr {snr} --seed {seed})")
-    write_dataset(data, phantom(64, seed=seed), n, snr=snr, pixel_size=3.0, seed=seed, force=force, progress=progress)
+    write_dataset(data, phantom(64, seed=seed), n, snr=snr, pixel_size=3.0, seed=seed, force=force,
+                  progress=progress and sys.stderr.isatty())  # bars only on a terminal
     say(f"2/3 ab initio reconstruction  (cryodrgn2 abinit-homo {data / 'particles.mrcs'} --ctf {data / 'ctf.pkl'} "
         f"--ref {data / 'volume.mrc'} -o {run} --seed {seed})")
     abinit_homo(data / 'particles.mrcs', data / 'ctf.pkl', run, seed=seed, ref=data / 'volume.mrc', force=force, progress=progress,
