@@ -13,9 +13,9 @@ from .fourier import fft3_center, ifft3_center
 from .imaging import rotate_volume
 
 # %% auto #0
-__all__ = ['rotation_distance', 'align_rotations', 'mirror_rotations', 'mirror_volume', 'RotationError', 'rotation_error',
-           'TranslationError', 'translation_error', 'fsc', 'fsc_resolution', 'soft_sphere_mask', 'fourier_crop',
-           'align_volumes', 'compare_maps']
+__all__ = ['rotation_distance', 'align_rotations', 'rotation_angle', 'mirror_rotations', 'mirror_volume', 'RotationError',
+           'rotation_error', 'TranslationError', 'translation_error', 'fsc', 'fsc_resolution', 'soft_sphere_mask',
+           'fourier_crop', 'align_volumes', 'compare_maps']
 
 # %% ../nbs/06_metrics.ipynb #9a1247af
 def rotation_distance(rots_a:Tensor, rots_b:Tensor)->Tensor: # (...,3,3), (...,3,3) -> (...)
@@ -41,6 +41,13 @@ def align_rotations(rots_est:Tensor, # (N,3,3) estimated poses
         keep = err <= outlier_factor * err.median()  # never empty: the median image is kept
         Q = _procrustes(est[keep], true[keep])
     return Q.to(rots_est.dtype)
+
+# %% ../nbs/06_metrics.ipynb #8e258dcb
+def rotation_angle(rots_a:Tensor, # (...,3,3) rotations
+                   rots_b:Tensor, # (...,3,3) rotations
+                  )->Tensor: # (...) degrees
+    "Angle of the rotation taking one pose to the other, in degrees."
+    return torch.rad2deg(2 * torch.asin((rotation_distance(rots_a, rots_b) / 8).sqrt().clamp(max=1)))
 
 # %% ../nbs/06_metrics.ipynb #f094524b
 _MIRROR = torch.tensor([1., 1., -1.])

@@ -22,7 +22,7 @@ from .shifts import Band, band, phase_ramps, shift_coefficients
 from .data import Particles, NormalisedImages
 from .io import DataError, write_mrc, atomic_path
 from .tables import write_poses
-from .metrics import rotation_distance
+from .metrics import rotation_angle
 from .models import HartleyMLP, to_volume
 from .pose import search, search_config, SearchConfig, SearchResult
 from .viz import training_figure
@@ -32,9 +32,9 @@ __all__ = ['ORDER_STREAM', 'WEIGHTS_STREAM', 'POSES_STREAM', 'OTHER_STREAM', 'sl
            'CancelEpochException', 'CancelBatchException', 'launched_rank', 'Callback', 'run_cbs', 'stream_seed',
            'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
            'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback', 'TrainingDiverged',
-           'NanGuardCallback', 'rotation_angle_deg', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback',
-           'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback',
-           'last_layer_grad_norm', 'active_units', 'RandomPosesCallback']
+           'NanGuardCallback', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback', 'format_record',
+           'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback', 'last_layer_grad_norm',
+           'active_units', 'RandomPosesCallback']
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
@@ -325,9 +325,8 @@ class NanGuardCallback(Callback):
                                + "; try a lower learning rate")
 
 # %% ../nbs/12_train.ipynb #73566e83
-def rotation_angle_deg(rots_a:Tensor, rots_b:Tensor)->Tensor: # (...,3,3), (...,3,3) -> (...)
-    "Angle of the rotation between two poses, in degrees."
-    return torch.rad2deg(2 * torch.asin((rotation_distance(rots_a, rots_b) / 8).sqrt().clamp(max=1)))
+#| export
+
 
 # %% ../nbs/12_train.ipynb #6910b410
 class PoseSearchCallback(Callback):
@@ -363,7 +362,7 @@ class PoseSearchCallback(Callback):
         "Search images `idx` (`find`) and store their poses."
         found = self.find(learn, idx)
         rots, shift_px = found.rots.cpu(), found.shift_px.cpu()
-        self.changes.append(rotation_angle_deg(rots, learn.rots[idx]))
+        self.changes.append(rotation_angle(rots, learn.rots[idx]))
         learn.rots[idx], learn.shift_px[idx] = rots, shift_px
     def after_epoch(self, learn):
         if self.active: learn.record['pose_change_deg'] = torch.cat(self.changes).median().item()
