@@ -125,7 +125,7 @@ def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epoc
         cbs = [DistributedCallback(), *cbs]
     ref_vol, ref_apix = (None, None) if ref is None else read_map(ref, data.D)
     if ref is not None: check_map_pixel_size(ref, ref_apix, data.pixel_size if data.pixel_size_recorded else None)
-    if checkpoint is not None: run.check_same_data(config['fingerprint'])
+    if checkpoint is not None and not run.begun: run.check_same_data(config['fingerprint'])  # a job that began checked it already
     checkpoints = CheckpointCallback(outdir)
     cbs = [*cbs, StopCallback(run.stop), NanGuardCallback(checkpoints=checkpoints), SnapshotCallback(outdir, poses=write_pose_files),
            checkpoints, CommitCallback(run), LogCallback(outdir / 'run.log'), MonitorCallback(), PrefetchCallback(), *progress_callbacks(progress)]

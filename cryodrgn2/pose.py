@@ -374,17 +374,15 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
         for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
+    how = SearchConfig(base_level=base_level, keep=keep, base_keep=base_keep, iters=iters, t_extent=t_extent, t_ngrid=t_ngrid,
+                       l_min=l_min, l_max=l_max, batch_size=batch_size)
     if check_contrast:
-        how = search_config(base_level=base_level, base_keep=base_keep, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_min, l_max=l_max)
         sign, share = contrast_sign(model, images, inputs.ctf_params, how, device=device)
-        if sign < 0:
-            inputs.source.invert = not inputs.source.invert
-            images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
+        if sign < 0: inputs.source.invert = not inputs.source.invert  # `images` reads the source as it goes; the scale is the same
         if verbose: print(f"align: contrast: {share:.0%} of {min(64, len(images))} sampled images fit the map better as loaded"
                           + ('; flipping them all (the other --uninvert-data setting)' if sign < 0 else '' if sign > 0 else "; cannot tell, kept"),
                           file=sys.stderr)
-    result = search(model, images, inputs.ctf_params, base_level=base_level, keep=keep, base_keep=base_keep, iters=iters,
-                    t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_min, l_max=l_max, batch_size=batch_size, progress=progress)
+    result = search(model, images, inputs.ctf_params, config=how, progress=progress)
     if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), D)
     return result
 

@@ -2,6 +2,8 @@
 
 - SIGTERM in the middle of an epoch (what a scheduler sends): the batch finishes, the job exits with status 143 and
   says how to resume, `run.log` tells the truth, and `--load latest` ends with exactly the poses of an uninterrupted run.
+- SIGKILL in the middle of an epoch: no half-written checkpoint, and the resume ends with exactly that run's result too;
+  the dead job's lock is taken over.
 - The command line under SIGTERM: one line naming what was saved and the command that carries on.
 - Two jobs started at once into one folder: exactly one runs; the other refuses without touching the folder.
 - `--force` with a mistyped input leaves the previous run as it was; an unexpected error prints its traceback and says so.
@@ -66,8 +68,25 @@ def _wait_for(path:Path, child, seconds=300):
         time.sleep(0.1)
 
 
-def test_sigterm_mid_epoch_then_resume(dataset, tmp_path):
-    stopped, straight = tmp_path / 'stopped', tmp_path / 'straight'
+@pytest.fixture(scope='module')
+def straight(dataset, tmp_path_factory):
+    "An uninterrupted 4-epoch run: what a stopped and resumed one must end with."
+    out = tmp_path_factory.mktemp('straight') / 'run'
+    assert _child(dataset, out, 4).wait() == 0
+    return out
+
+
+def _same_result(resumed:Path, straight:Path):
+    (r1, s1), (r2, s2) = read_poses(resumed / 'poses.pkl', D), read_poses(straight / 'poses.pkl', D)
+    torch.testing.assert_close(r1, r2)
+    torch.testing.assert_close(s1, s2)
+    h1 = torch.load(resumed / 'weights.3.pt', weights_only=False)['history']
+    h2 = torch.load(straight / 'weights.3.pt', weights_only=False)['history']
+    assert [r['loss'] for r in h1] == [r['loss'] for r in h2]
+
+
+def test_sigterm_mid_epoch_then_resume(dataset, straight, tmp_path):
+    stopped = tmp_path / 'stopped'
     child = _child(dataset, stopped, 4, pause='pause')
     _wait_for(stopped / 'MID_EPOCH_2', child)
     child.send_signal(signal.SIGTERM)
@@ -80,13 +99,20 @@ def test_sigterm_mid_epoch_then_resume(dataset, tmp_path):
     assert 'fit ended after epoch 2' not in log
     resumed = _child(dataset, stopped, 4, load='latest')
     assert resumed.wait() == 0, resumed.stderr.read()
-    assert _child(dataset, straight, 4).wait() == 0
-    (r1, s1), (r2, s2) = read_poses(stopped / 'poses.pkl', D), read_poses(straight / 'poses.pkl', D)
-    torch.testing.assert_close(r1, r2)
-    torch.testing.assert_close(s1, s2)
-    h1 = torch.load(stopped / 'weights.3.pt', weights_only=False)['history']
-    h2 = torch.load(straight / 'weights.3.pt', weights_only=False)['history']
-    assert [r['loss'] for r in h1] == [r['loss'] for r in h2]
+    _same_result(stopped, straight)
+
+
+def test_kill_9_mid_epoch_then_resume(dataset, straight, tmp_path):
+    killed = tmp_path / 'killed'
+    child = _child(dataset, killed, 4, pause='pause')
+    _wait_for(killed / 'MID_EPOCH_2', child)
+    os.kill(child.pid, signal.SIGKILL); child.wait()
+    assert (killed / 'weights.1.pt').is_file() and not (killed / 'weights.2.pt').exists()
+    assert not list(killed.glob('.*.tmp'))  # no half-written checkpoint left behind
+    resumed = _child(dataset, killed, 4, load='latest')
+    assert resumed.wait() == 0, resumed.stderr.read()
+    _same_result(killed, straight)
+    assert 'resuming from' in (killed / 'run.log').read_text()
 
 
 def _cli(args, cwd, **kw):

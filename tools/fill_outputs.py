@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES, MAX_CHARS = 25, 3000
-RICH = ('image/', 'application/vnd', 'text/html', 'application/javascript')  # left to the website
+PLAIN = {'text/plain', 'text/html'}  # results shown as text here; anything else (figures, widgets) is left to the website
 
 
 def _short(text: str) -> str:
@@ -34,8 +34,7 @@ def text_outputs(outputs: list) -> list:
             if '\r' not in text: kept.append(dict(output_type='stream', name='stdout', text=_short(text)))
         elif kind == 'execute_result':
             data = out.get('data', {})
-            if 'text/plain' in data and not any(k.startswith(RICH) for k in data if k != 'text/plain' and k != 'text/html') \
-                    and 'application/vnd.plotly.v1+json' not in data:
+            if 'text/plain' in data and set(data) <= PLAIN:  # a table's HTML twin is dropped; figures and widgets are not plain
                 kept.append(dict(output_type='execute_result', data={'text/plain': _short(''.join(data['text/plain']))},
                                  metadata={}, execution_count=None))
     return kept
