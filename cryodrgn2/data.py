@@ -4,20 +4,22 @@
 
 # %% ../nbs/03b_data.ipynb #9cdbffb0
 from __future__ import annotations
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from .fourier import ht2_center
+from .geometry import freq_lattice
+from .fourier import ht2_center, iht2_center
+from .ctf import ctf_from_params
 from .io import DataError, check_counts, load_particles, read_ind
 from .tables import read_ctf, particle_file_ctf
 
 # %% auto #0
 __all__ = ['PIXEL_SIZE_TOLERANCE', 'BACKGROUND_RADIUS', 'ctf_at_box', 'stack_pixel_size', 'check_map_pixel_size', 'soft_window',
            'background_mean', 'Normalisation', 'sample_indices', 'estimate_normalisation', 'NormalisedImages',
-           'Particles', 'prepare_particles', 'Inputs', 'read_inputs']
+           'Particles', 'prepare_particles', 'particle_average', 'Inputs', 'read_inputs']
 
 # %% ../nbs/03b_data.ipynb #f9c37183
 def ctf_at_box(params:Tensor|np.ndarray, # (N,9) cryoDRGN CTF rows, columns `tables.CTF_COLUMNS`
@@ -167,6 +169,10 @@ class Particles:
     def D(self)->int: return self.images.shape[-1]
     def __len__(self): return len(self.images)
     def __repr__(self): return f"Particles({len(self)} images of {self.D}x{self.D}, ctf={self.ctf_params is not None}, scale={self.scale:.4g})"
+    def negate(self):
+        "Flip the images' contrast in place: in memory, or as they are read (the division by the scale takes the sign)."
+        if isinstance(self.images, NormalisedImages): self.images.normalisation = replace(self.images.normalisation, scale=-self.images.normalisation.scale)
+        else: self.images.neg_()
 
 # %% ../nbs/03b_data.ipynb #48ab5438
 def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
@@ -188,6 +194,21 @@ def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
     normalisation = estimate_normalisation(source if lazy else images, window, n_scale, name=None if source is None else source.source)
     images = NormalisedImages(source, normalisation, workers) if lazy else normalisation(images)
     return Particles(images, ctf_params, normalisation.scale, float(pixel_size or 1.0), window=window)
+
+# %% ../nbs/03b_data.ipynb #765cd701
+def particle_average(data:Particles, # normalised images and their CTF rows
+                     n_sample:int=2000, # images averaged, spread over the stack
+                     wiener:float=0.1, # regulariser epsilon, relative to the mean of sum_i c_i^2
+                     batch:int=256, # images transformed at a time (bounds memory)
+                    )->Tensor: # (D,D) real-space average, in the images' sign
+    "The CTF-corrected (Wiener) average of a sample of the particles."
+    idx = torch.as_tensor(sample_indices(len(data), n_sample))
+    freqs, total, power = freq_lattice(data.D).reshape(-1, 2), torch.zeros(data.D, data.D), torch.zeros(data.D, data.D)
+    for part in idx.split(batch):
+        coeffs = ht2_center(torch.as_tensor(data.images[part], dtype=torch.float32))  # (B,D,D)
+        ctf = torch.ones_like(coeffs) if data.ctf_params is None else ctf_from_params(data.ctf_params[part], freqs).reshape(coeffs.shape)
+        total, power = total + (ctf * coeffs).sum(0), power + (ctf ** 2).sum(0)
+    return iht2_center(total / (power + wiener * power.mean()))
 
 # %% ../nbs/03b_data.ipynb #4e720c24
 @dataclass

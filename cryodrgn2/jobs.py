@@ -14,8 +14,8 @@ import yaml
 from torch import Tensor
 from .io import DataError, check_counts, read_mrc, write_mrc, atomic_path
 from .tables import read_poses, write_poses
-from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size
-from .metrics import compare_maps
+from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size, particle_average
+from .metrics import compare_maps, density_sign
 from .models import HartleyMLP, fast_bf16
 from .pose import SearchConfig
 from .viz import training_figure, fsc_plot
@@ -30,8 +30,8 @@ from .runs import (RunFolder, StopCallback, check_device, data_fingerprint, fing
                             array_digest)
 
 # %% auto #0
-__all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'load_data', 'memory_bytes', 'read_map',
-           'write_report', 'abinit_homo', 'train_nn', 'consensus_poses', 'abinit_het']
+__all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'decide_contrast', 'load_data', 'memory_bytes',
+           'read_map', 'write_report', 'abinit_homo', 'train_nn', 'consensus_poses', 'abinit_het']
 
 # %% ../nbs/17_jobs.ipynb #2bf5302d
 def progress_callbacks(progress:bool, # False: no progress output
@@ -52,6 +52,17 @@ def job_device(device=None, # 'cpu', 'cuda', 'cuda:1', ...; None: CUDA if availa
     if device is None and int(os.environ.get('WORLD_SIZE', '1')) > 1: return None
     return check_device(device)
 
+# %% ../nbs/17_jobs.ipynb #d6b10e9d
+def decide_contrast(data:Particles, # a job's data (`load_data`); negated in place if its average particle is inverted
+                   )->tuple[int, str]: # the sign found (+1, -1, 0: unclear) and what was decided, for the run's log
+    "Negate the images if their CTF-corrected average (`data.particle_average`) has inverted density (`metrics.density_sign`)."
+    sign, ratio = density_sign(particle_average(data))
+    if sign < 0: data.negate()
+    found = ['unclear', 'positive', 'inverted'][sign]
+    return sign, (f"contrast: the average particle's density is {found} (peak/dip ratio {ratio:.3g}); "
+            + {1: 'images used as loaded', 0: 'images used as loaded; check that the map is not inverted',
+               -1: 'images negated (the other --uninvert-data setting: give it next time)'}[sign])
+
 # %% ../nbs/17_jobs.ipynb #b4b7bd9e
 def load_data(particles, # .mrcs/.star/.cs/.txt
               ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
@@ -61,6 +72,7 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
               ind=None, # cryoDRGN index .pkl (or array): the images to use
               pixel_size:float|None=None, # A per pixel of the stack: overrides the CTF table and headers (`data.stack_pixel_size`)
               window:float|None=None, # soft real-space window (`data.Normalisation`, e.g. 0.85); None: none
+              check_contrast:bool=False, # negate the images if their average particle has inverted density (`decide_contrast`)
              )->Particles:
     "Read a job's particles and CTF (`data.read_inputs`), into memory or lazily, normalised; `notes` says what was decided, `fingerprint` what they are (`runs.data_fingerprint`)."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
@@ -71,6 +83,10 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
     data.fingerprint = data_fingerprint(source.images(fingerprint_indices(len(source))), len(source), inputs.pixel_size, inputs.ctf_params,
                                         settings=dict(invert=invert, window=window), files=dict(particles=particles, ctf=ctf, ind=ind, datadir=datadir))
     data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
+    if check_contrast:
+        sign, note = decide_contrast(data)
+        data.notes = (*data.notes, note)
+        if sign < 0: data.fingerprint['negated'] = True  # a resumed run must see the data the same way
     return data
 
 # %% ../nbs/17_jobs.ipynb #ad357d61
@@ -157,6 +173,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 outdir='abinit_homo', # output folder
                 epochs:int=10, # total epochs
                 invert:bool=True, # invert the data's contrast (False: --uninvert-data)
+                check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
                 load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
                 seed:int=0, # random seed
                 ref=None, # reference map (.mrc) for an FSC in the report
@@ -196,7 +213,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
     bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
     with RunFolder(outdir, force, load is not None, [particles, ctf, ref, ind, load], launched_rank() == 0) as run:
         checkpoint = run.checkpoint(load, epochs)
-        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast)
         make_model, searcher = partial(HartleyMLP, data.D, hidden, layers), PoseSearchCallback
         if classes > 1:
             make_model, cbs = partial(ClassMaps, make_model, classes), [ClassCallback(classes, run.outdir), *cbs]
@@ -214,6 +231,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              outdir='train_nn', # output folder
              epochs:int=20, # total epochs
              invert:bool=True, # invert the data's contrast (False: --uninvert-data)
+             check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
              load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
              seed:int=0, # random seed
              ref=None, # reference map (.mrc) for an FSC in the report
@@ -236,7 +254,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
     arguments, device = dict(locals()), job_device(device)
     with RunFolder(outdir, force, load is not None, [particles, poses, ctf, ref, ind, load], launched_rank() == 0) as run:
         checkpoint = run.checkpoint(load, epochs)
-        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast)
         rots, shift_px = read_poses(poses, data.D)
         check_counts(**{str(particles): len(data), str(poses): len(rots)})
         data.fingerprint['poses'] = array_digest(rots, shift_px)
@@ -273,6 +291,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                zdim:int=8, # latent dimension
                epochs:int=10, # total epochs
                invert:bool=True, # invert the data's contrast (False: --uninvert-data)
+               check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
                load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest')
                seed:int=0, # random seed
                ref=None, # reference map (.mrc) for an FSC of the map at z_centre in the report
@@ -319,13 +338,13 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
     s = {**HET_SCHEDULES['consensus' if consensus_epochs > 0 else 'random'], **{k: v for k, v in given.items() if v is not None}}
     with RunFolder(outdir, force, load is not None, [particles, ctf, ref, ind, load], launched_rank() == 0) as run:
         checkpoint = _het_checkpoint(run, load, epochs, consensus_epochs)
-        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast)
         config = {**_job_config('abinit-het', arguments, data), **s, 'D': data.D, 'pixel_size': data.pixel_size, 'scale': data.scale}
         if load is not None: run.check_same_data(data.fingerprint)
         run.begin(config, device)  # before the consensus: a run replaced with --force (and its consensus/) is set aside first
         rots = shift_px = None
         if consensus_epochs > 0:
-            rots, shift_px = consensus_poses(run.outdir / 'consensus', data, particles, ctf, epochs=consensus_epochs, invert=invert, seed=seed,
+            rots, shift_px = consensus_poses(run.outdir / 'consensus', data, particles, ctf, epochs=consensus_epochs, invert=invert, check_contrast=check_contrast, seed=seed,
                                              ref=ref, datadir=datadir, lazy=lazy, ind=ind, pixel_size=pixel_size, window=window,
                                              hidden=hidden, layers=layers, lr=lr, batch_size=batch_size, l_start=l_start, l_end=l_end,
                                              device=device, bf16_search=bf16_search, progress=progress,

@@ -13,9 +13,9 @@ from .fourier import fft3_center, ifft3_center
 from .imaging import rotate_volume
 
 # %% auto #0
-__all__ = ['rotation_distance', 'align_rotations', 'rotation_angle', 'mirror_rotations', 'mirror_volume', 'RotationError',
-           'rotation_error', 'TranslationError', 'translation_error', 'fsc', 'fsc_resolution', 'soft_sphere_mask',
-           'fourier_crop', 'align_volumes', 'compare_maps']
+__all__ = ['DENSITY_CLEAR', 'rotation_distance', 'align_rotations', 'rotation_angle', 'mirror_rotations', 'mirror_volume',
+           'RotationError', 'rotation_error', 'TranslationError', 'translation_error', 'fsc', 'fsc_resolution',
+           'soft_sphere_mask', 'fourier_crop', 'align_volumes', 'compare_maps', 'density_sign']
 
 # %% ../nbs/06_metrics.ipynb #9a1247af
 def rotation_distance(rots_a:Tensor, rots_b:Tensor)->Tensor: # (...,3,3), (...,3,3) -> (...)
@@ -238,3 +238,19 @@ def compare_maps(vol:Tensor, # (D,D,D) map, e.g. ab initio
     aligned, _, flipped = align_volumes(vol, ref)
     freqs, curve = fsc(aligned, ref)
     return dict(freqs=freqs, curve=curve, flipped=flipped, **{f'resolution_{t}': fsc_resolution(freqs, curve, t, pixel_size)[0] for t in (0.5, 0.143)})
+
+# %% ../nbs/06_metrics.ipynb #2f9345b6
+DENSITY_CLEAR = 2.0  # excursion ratio beyond which (or below whose inverse) a map's sign is clear
+
+def density_sign(vol:Tensor, # (D,D,D) real-space map, or (D,D) image (e.g. `data.particle_average`)
+                 tail:float=0.005, # p: the quantiles compared are p and 1 - p
+                )->tuple[int, float]: # +1 (positive density), -1 (inverted) or 0 (cannot tell); the excursion ratio
+    "Whether a map's (or an image's) density is positive: its highest peak above the solvent level against its deepest dip below it."
+    D = vol.shape[-1]
+    r = radial_index(D, vol.dim()).to(vol.device)                 # (D,)*ndim distance from the centre (pixels)
+    inside = vol[r < D // 2].float()
+    solvent = vol[(r >= D // 2 - 3) & (r < D // 2)].float().median()
+    sample = inside[torch.randperm(len(inside), generator=torch.Generator().manual_seed(0))[:2 ** 20].to(inside.device)]  # quantile's size limit
+    peak, dip = (sample.quantile(torch.tensor([1 - tail, tail], device=sample.device)) - solvent).unbind()
+    ratio = (peak / (-dip).clamp_min(torch.finfo(dip.dtype).tiny)).item()
+    return (1 if ratio > DENSITY_CLEAR else -1 if ratio < 1 / DENSITY_CLEAR else 0), ratio

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, fields, replace, astuple
 from typing import NamedTuple, Callable
-import ctypes, functools, math, sys
+import ctypes, functools, math, sys, warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,9 +23,9 @@ from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inpla
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
-__all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'T_CLEAR', 'squared_error', 'inplane_slices', 'base_search', 'Candidates', 'refine',
-           'local_candidates', 'local_reach', 'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig',
-           'search_config', 'search', 'release_freed_memory', 'contrast_sign', 'align']
+__all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'T_CLEAR', 'CONTRAST_SAMPLE', 'squared_error', 'inplane_slices', 'base_search',
+           'contrast_test', 'Candidates', 'refine', 'local_candidates', 'local_reach', 'band_schedule', 'lattice_model',
+           'SearchResult', 'SearchConfig', 'search_config', 'search', 'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -104,6 +104,22 @@ def base_search(slices:Tensor, # (R,P) model slices on the band (shared), or (B,
     kept = slices[rot] if slices.dim() == 2 else slices.gather(1, rot[..., None].expand(-1, -1, P))  # (B,K,P)
     shift_idx = (kept @ shifted.transpose(1, 2)).argmax(-1)
     return error, rot, shift_idx, fitted.gather(1, rot)
+
+# %% ../nbs/10_pose.ipynb #6cffe6f6
+T_CLEAR = 3.0  # |t| beyond which the contrast is clear (a fair coin would stay within about 3 standard errors)
+CONTRAST_SAMPLE = 64  # images `search` tests both ways (spread over the stack)
+
+def contrast_test(slices:Tensor, # (R,P) model slices on the band (shared by all images)
+                  coeffs:Tensor, # (B,P) image Hartley coefficients on the band
+                  ctf:Tensor|None, # (B,P) CTF on the band, or None
+                  mirror:Tensor, # (P,) `Band.mirror`
+                  ramps:tuple[Tensor, Tensor], # cos, sin (T,P): phase tables of the *negated* candidate shifts
+                 )->tuple[int, float]: # +1 (as given), -1 (negated) or 0 (cannot tell); share of images fitting better as given
+    "Whether images fit the model better as given or negated: each is searched both ways on the base grid."
+    as_given, negated = (base_search(slices, sign * coeffs, ctf, mirror, ramps, keep=1)[0][:, 0] for sign in (1, -1))
+    gain = negated - as_given                                    # (B,) how much better each image fits as given
+    t = gain.mean() / (gain.std() / math.sqrt(len(gain))).clamp_min(torch.finfo(gain.dtype).tiny)  # paired t statistic
+    return (1 if t > T_CLEAR else -1 if t < -T_CLEAR else 0), (gain > 0).float().mean().item()
 
 # %% ../nbs/10_pose.ipynb #9af418a8
 class Candidates(NamedTuple):
@@ -195,7 +211,7 @@ def lattice_model(model:Callable, # the model (no latent)
 
 # %% ../nbs/10_pose.ipynb #e6adf4cb
 class SearchResult(NamedTuple):
-    "Poses found by `search`."
+    "Poses found by `search`, in cryoDRGN's convention; `save` writes them as its pose .pkl."
     rots: Tensor     # (N,3,3) best rotation
     shift_px: Tensor # (N,2) best particle offset (pixels), shift_px convention
     error: Tensor    # (N,) squared error of the best pose on the final band
@@ -203,6 +219,19 @@ class SearchResult(NamedTuple):
     top_rots: Tensor|None = None     # (N,K,3,3) the K final candidates, best first (with return_top)
     top_shift_px: Tensor|None = None # (N,K,2)
     top_error: Tensor|None = None    # (N,K)
+    box: int|None = None             # D of the images (for `save`)
+    contrast: int = 1                # +1: images searched as given; -1: negated, as they fit the model better that way
+    fit_as_given: float|None = None  # share of the sampled images that fit better as given (None: not tested)
+
+    def save(self, path): # pose .pkl to write
+        "Write the best poses as a cryoDRGN pose .pkl (`tables.write_poses`)."
+        if self.box is None: raise ValueError('this result does not know its box size: use tables.write_poses(path, rots, shift_px, D)')
+        write_poses(path, self.rots.cpu(), self.shift_px.cpu(), self.box)
+
+    def __repr__(self):
+        sign = {1: 'as given', -1: 'negated'}[self.contrast] + ('' if self.fit_as_given is None else f' ({self.fit_as_given:.0%} of the sample fit better as given)')
+        return (f"SearchResult({len(self.rots)} images{'' if self.box is None else f' of {self.box}x{self.box}'}; contrast {sign}; "
+                f"median error {self.error.median().item():.4g}, median scale {self.scale.median().item():.4g})")
 
 # %% ../nbs/10_pose.ipynb #97ac368e
 def _batch(data, start:int, size:int, device)->Tensor:
@@ -216,6 +245,23 @@ def _device(model, images, device):
     owned = _tensors(model)
     if owned: return owned[0].device
     return images.device if isinstance(images, Tensor) else torch.device('cpu')
+
+# %% ../nbs/10_pose.ipynb #6fe9ed8a
+def _contrast(contrast:int|str, # `search`'s argument: 'auto', 1 or -1
+              slices:Tensor|None, # (R,P) the base slices shared by all images; None (latents, local search): no test
+              images, ctf:Tensor|None, bnd:Band, ramps:tuple[Tensor, Tensor], device, # as in `search`, on the base band
+             )->tuple[int, float|None]: # the sign to search with, share of the sample fitting better as given
+    "The images' sign for `search`: `contrast_test` on a sample spread over the stack when 'auto'."
+    if contrast in (1, -1): return contrast, None
+    if contrast != 'auto': raise ValueError(f"contrast must be 'auto', 1 or -1, got {contrast!r}")
+    if slices is None: return 1, None
+    idx = torch.as_tensor(sample_indices(len(images), CONTRAST_SAMPLE))
+    coeffs = ht2_center(torch.as_tensor(images[idx]).to(device, torch.float32)).flatten(1)[:, bnd.index]
+    rows = None if ctf is None else ctf_from_params(torch.as_tensor(ctf)[idx].to(device, torch.float32), bnd.coords)
+    sign, share = contrast_test(slices, coeffs, rows, bnd.mirror, ramps)
+    if sign == 0: warnings.warn(f"search: the images' contrast is unclear from {len(idx)} sampled images ({share:.0%} fit better as given); "
+                                "searched them as given. Pass contrast=1 (as given) or -1 (negated) to decide.", stacklevel=3)
+    return sign or 1, share
 
 # %% ../nbs/10_pose.ipynb #1b0aca5b
 @dataclass(frozen=True)
@@ -233,6 +279,7 @@ class SearchConfig:
     on_lattice:bool=True # evaluate a model without latents once on the 3D lattice, then interpolate
     bf16:bool=False # that lattice evaluation in bfloat16 (`imaging.evaluate_model`): faster where `models.fast_bf16`
     batch_size:int=32 # images searched at a time (bounds memory)
+    contrast:int|str='auto' # 'auto': test a sample of images both ways and search with the sign that fits (`contrast_test`); 1: as given; -1: negated
 
 # %% ../nbs/10_pose.ipynb #82a38f60
 def search_config(config:SearchConfig|None=None, # settings to start from; None: the defaults
@@ -256,8 +303,8 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
            init:tuple[Tensor, Tensor]|None=None, # (N,3,3) rotations, (N,2) shifts: a local search around them (see below)
            **settings, # `SearchConfig` fields to change, by name (e.g. base_level=1, iters=2)
           )->SearchResult:
-    "Pose of every image against a model: exhaustive base search (or `init`'s neighbourhood), then hierarchical refinement."
-    base_level, keep, base_keep, iters, t_extent, t_ngrid, l_min, l_max, scale, on_lattice, bf16, batch_size = astuple(search_config(config, **settings))
+    "Pose of every image against a model, images of either sign: exhaustive base search (or `init`'s neighbourhood), then hierarchical refinement."
+    base_level, keep, base_keep, iters, t_extent, t_ngrid, l_min, l_max, scale, on_lattice, bf16, batch_size, contrast = astuple(search_config(config, **settings))
     if init is not None and iters < 1: raise ValueError('a local search (init) needs at least one refinement round (iters >= 1)')
     if not (scale in ('global', 'fit') or isinstance(scale, (int, float))):
         raise ValueError(f"scale must be 'global', 'fit' or a number, got {scale!r}")
@@ -272,12 +319,13 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
     base_ramps = phase_ramps(bands[0].coords, -base_shifts)
     local_ramps = [phase_ramps(b.coords, -shifts) for b, shifts in zip(bands[1:], local_shifts)]
     shared = None if z is not None or init is not None else inplane_slices(model, base_level, D, radii[0]).reshape(-1, len(bands[0].index))
+    sign, fit_as_given = _contrast(contrast, shared, images, ctf, bands[0], base_ramps, device)
     grid = None if init is None else so3_grid(base_level, device)
     n_psi = grid_size(base_level)[1]
 
     def run(start:int, scale:float|None)->Candidates:
         "Search images[start:start + batch_size]."
-        coeffs = ht2_center(_batch(images, start, batch_size, device)).reshape(-1, D * D)
+        coeffs = sign * ht2_center(_batch(images, start, batch_size, device)).reshape(-1, D * D)
         rows = None if ctf is None else _batch(ctf, start, batch_size, device)
         zb = None if z is None else _batch(z, start, batch_size, device)
         def on_band(b): return coeffs[:, b.index], None if rows is None else ctf_from_params(rows, b.coords)
@@ -299,7 +347,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
         if found is None: found = Candidates(*(t.new_empty(N, *t.shape[1:]) for t in cands[:-1]), cands.level)
         for whole, part in zip(found[:-1], cands[:-1]): whole[start:start + len(part)] = part
         release_freed_memory()  # the next batch needs the same sizes again: keep the footprint at one batch's
-    return _result(found, return_top)
+    return _result(found, return_top)._replace(box=D, contrast=sign, fit_as_given=fit_as_given)
 
 # %% ../nbs/10_pose.ipynb #fd3566ca
 @functools.cache
@@ -319,26 +367,6 @@ def _result(cands:Candidates, return_top:bool)->SearchResult:
     top_rots = grid_rotations(cands.level, cands.dir_idx.cpu(), cands.psi_idx.cpu()).to(cands.error.device)
     best = SearchResult(top_rots[:, 0], cands.shift_px[:, 0], cands.error[:, 0], cands.scale[:, 0])
     return best._replace(top_rots=top_rots, top_shift_px=cands.shift_px, top_error=cands.error) if return_top else best
-
-# %% ../nbs/10_pose.ipynb #804a9689
-T_CLEAR = 3.0  # |t| beyond which the contrast is clear (a fair coin would stay within about 3 standard errors)
-
-def contrast_sign(model:Callable, # the map (or network) the images should match
-                  images, # (N,D,D) real-space images: a tensor, or anything indexable by an index tensor
-                  ctf=None, # (N,9) CTF rows, or None
-                  config:SearchConfig|None=None, # search settings (refined one round at most here)
-                  n:int=64, # images sampled, spread over the stack
-                  device=None, # default: the model's
-                 )->tuple[int, float]: # +1 (as given), -1 (inverted) or 0 (cannot tell); share of images fitting better as given
-    "Whether images match a model as given or contrast-inverted: each sampled image is searched both ways."
-    idx = torch.as_tensor(sample_indices(len(images), n))
-    sample = torch.as_tensor(images[idx], dtype=torch.float32)
-    rows = None if ctf is None else torch.as_tensor(np.asarray(ctf), dtype=torch.float32)[idx]
-    quick = search_config(config, scale='fit', iters=min(search_config(config).iters, 1))
-    as_given, inverted = (search(model, s, rows, config=quick, device=device).error for s in (sample, -sample))
-    gain = inverted - as_given                                   # (n,) how much better each image fits as given
-    t = gain.mean() / (gain.std() / math.sqrt(len(gain))).clamp_min(torch.finfo(gain.dtype).tiny)  # paired t statistic
-    return (1 if t > T_CLEAR else -1 if t < -T_CLEAR else 0), (gain > 0).float().mean().item()
 
 # %% ../nbs/10_pose.ipynb #a43260c1
 def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
@@ -362,7 +390,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           ind=None, # cryoDRGN index .pkl (or array): the images to align
           pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
           window:float|None=None, # soft real-space window from this fraction of the box radius (`data.Normalisation`; e.g. 0.85)
-          check_contrast:bool=True, # test 64 images both ways (`contrast_sign`): if they fit the map clearly better inverted, flip them
+          check_contrast:bool=True, # test 64 images both ways (`contrast_test`): if they fit the map clearly better negated, flip them all
          )->SearchResult:
     "Find the pose of every particle against a known map; optionally write them as a cryoDRGN pose .pkl."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
@@ -375,14 +403,11 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
     how = SearchConfig(base_level=base_level, keep=keep, base_keep=base_keep, iters=iters, t_extent=t_extent, t_ngrid=t_ngrid,
-                       l_min=l_min, l_max=l_max, batch_size=batch_size)
-    if check_contrast:
-        sign, share = contrast_sign(model, images, inputs.ctf_params, how, device=device)
-        if sign < 0: inputs.source.invert = not inputs.source.invert  # `images` reads the source as it goes; the scale is the same
-        if verbose: print(f"align: contrast: {share:.0%} of {min(64, len(images))} sampled images fit the map better as loaded"
-                          + ('; flipping them all (the other --uninvert-data setting)' if sign < 0 else '' if sign > 0 else "; cannot tell, kept"),
-                          file=sys.stderr)
+                       l_min=l_min, l_max=l_max, batch_size=batch_size, contrast='auto' if check_contrast else 1)
     result = search(model, images, inputs.ctf_params, config=how, progress=progress)
+    if verbose and check_contrast:
+        print(f"align: contrast: {result.fit_as_given:.0%} of {min(CONTRAST_SAMPLE, len(images))} sampled images fit the map better as loaded"
+              + ('; searched them all negated (the other --uninvert-data setting)' if result.contrast < 0 else ''), file=sys.stderr)
     if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), D)
     return result
 

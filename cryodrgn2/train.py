@@ -349,8 +349,8 @@ class PoseSearchCallback(Callback):
         per_chunk = max(1, self.chunk // learn.batch_size)
         if self.active and learn.iter % per_chunk == 0: self.search(learn, torch.cat(learn.batches[learn.iter:learn.iter + per_chunk]))
     def epoch_config(self, learn)->SearchConfig:
-        "The search settings at the learner's current band limit."
-        return replace(self.config, l_min=min(self.config.l_min, learn.band_limit), l_max=learn.band_limit)
+        "The search settings at the learner's current band limit; images as given (the model learns their sign)."
+        return replace(self.config, l_min=min(self.config.l_min, learn.band_limit), l_max=learn.band_limit, contrast=1)
     def find(self, learn, idx:Tensor)->SearchResult:
         "The poses of images `idx` against the current model (what subclasses change)."
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
