@@ -72,7 +72,7 @@ def _subparser(command):
 @pytest.mark.parametrize('command,module,name,by_hand,left_out', JOBS, ids=[j[0] for j in JOBS])
 def test_every_job_parameter_is_a_flag(command, module, name, by_hand, left_out):
     import importlib
-    from cryodrgn2.cli import source_docments
+    from cryodrgn2.cli_flags import source_docments
     fn = getattr(importlib.import_module(f'cryodrgn2.{module}'), name)
     p = _subparser(command)
     dests = {a.dest for a in p._actions} | {a.dest.replace('-', '_') for a in p._actions}
