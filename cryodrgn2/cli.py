@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, os, shlex, sys, traceback
 from pathlib import Path
-from .cli_flags import add_doc_flags, count, doc_flag_values, number, positive, positive_int
+from .cli_flags import add_doc_flags, count, doc_flag_values, doc_help, number, positive, positive_int, source_docments
 from .cli_data import DATA_COMMANDS
 
 # %% auto #0
@@ -22,17 +22,15 @@ def _window(text:str)->float:
     return value
 
 # %% ../nbs/90_cli.ipynb #b650968b
-def _add_data_args(p):
-    p.add_argument('particles', help='particle images: .mrcs, .star, .cs or .txt list of stacks')
+def _add_data_args(p, docs:dict): # `source_docments` of the job
+    p.add_argument('particles', help=doc_help(docs, 'particles'))
     ctf = p.add_mutually_exclusive_group()
-    ctf.add_argument('--ctf', help='cryoDRGN CTF .pkl (`cryodrgn2 parse-ctf`); default: the CTF columns of a .star/.cs PARTICLES '
-                     'file when it has them, else no CTF')
+    ctf.add_argument('--ctf', help=doc_help(docs, 'ctf'))
     ctf.add_argument('--no-ctf', action='store_true', help='no CTF, even if a .star/.cs file has CTF columns')
     p.add_argument('--uninvert-data', action='store_true', help='do not invert the contrast (for physically-signed images)')
-    p.add_argument('--datadir', help='folder of the stacks a .star/.cs names, e.g. the RELION project (default: beside it)')
-    p.add_argument('--ind', help='cryoDRGN index .pkl selecting particles')
-    p.add_argument('--pixel-size', type=positive, help='Angstrom per pixel of the stack; overrides the CTF table and header '
-                   '(default: D_ctf x apix_ctf / D from the CTF table, else the file, else the header; they must agree)')
+    p.add_argument('--datadir', help=doc_help(docs, 'datadir'))
+    p.add_argument('--ind', help=doc_help(docs, 'ind'))
+    p.add_argument('--pixel-size', type=positive, help=doc_help(docs, 'pixel_size'))
     p.add_argument('--window', type=_window, default=0., help='inner radius of the soft real-space window on the images, as a '
                    'fraction of the box radius (cryoDRGN: 0.85); 0: no window (default: %(default)s: on the demo, 0.85 '
                    'took the map from 11.6 to 23 A)')
@@ -47,40 +45,40 @@ _BY_HAND = {'particles', 'poses', 'ctf', 'outdir', 'epochs', 'invert', 'load', '
             'window', 'device', 'bf16_search', 'progress', 'cbs'}  # the data and job flags above and below: validated, shared
 _CRYODRGN_NAMES = {'batch_size': ['-b'], 'hidden': ['--dim']}  # cryoDRGN's names for the same settings
 
-def _add_job_args(p, epochs:int):
-    p.add_argument('-o', '--outdir', required=True, help='output folder')
-    p.add_argument('-n', '--epochs', type=positive_int, default=epochs, help='total epochs (default: %(default)s)')
-    p.add_argument('--load', help="checkpoint to resume (weights.E.pt, or 'latest')")
-    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    p.add_argument('--ref', help='reference map (.mrc): the report shows the FSC to it')
-    p.add_argument('--force', action='store_true', help='replace a previous run in OUTDIR')
-    p.add_argument('--device', help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available)")
+def _add_job_args(p, docs:dict, # `source_docments` of the job
+                  epochs:int):
+    p.add_argument('-o', '--outdir', required=True, help=doc_help(docs, 'outdir'))
+    p.add_argument('-n', '--epochs', type=positive_int, default=epochs, help=doc_help(docs, 'epochs', default=True))
+    p.add_argument('--load', help=doc_help(docs, 'load'))
+    p.add_argument('--seed', type=int, default=0, help=doc_help(docs, 'seed', default=True))
+    p.add_argument('--ref', help=doc_help(docs, 'ref'))
+    p.add_argument('--force', action='store_true', help=doc_help(docs, 'force'))
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     _add_quiet_arg(p)
 
 def _add_quiet_arg(p):
     p.add_argument('-q', '--quiet', action='store_true', help='no progress output (bars on a terminal, a line every 30 s in a file)')
 
-def _add_bf16_arg(p):
-    p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None,
-                   help='evaluate the network in bfloat16 for pose search, several times faster where the hardware has native '
-                        'bfloat16 (default: on exactly there: recent GPUs, CPUs with AVX512-BF16 or AMX); training is always float32')
+def _add_bf16_arg(p, docs:dict): # `source_docments` of the job
+    p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None, help=doc_help(docs, 'bf16_search'))
 
 # %% ../nbs/90_cli.ipynb #bf363f49
 def _add_align(sub):
     p = sub.add_parser('align', help='find the pose of every particle against a known map',
                        description='Exhaustive pose search on a Hopf-fibration SO(3) grid with hierarchical refinement, '
                                    'against a known map; writes the poses as a cryoDRGN .pkl.')
-    _add_data_args(p)
-    p.add_argument('--volume', required=True, help='map (.mrc) with the particles\' box size')
-    p.add_argument('-o', '--out', required=True, help='output pose .pkl')
-    p.add_argument('--base-level', type=count, default=2, help='SO(3) grid level of the exhaustive search: 1 = 30 deg, 2 = 15 deg (default: %(default)s)')
-    p.add_argument('--keep', type=positive_int, default=8, help='rotations kept per image between refinement rounds (default: %(default)s)')
-    p.add_argument('--base-keep', type=positive_int, default=16, help='base-grid rotations refined in the first round (default: %(default)s)')
-    p.add_argument('--iters', type=count, default=4, help='refinement rounds (default: %(default)s)')
-    p.add_argument('--t-extent', type=number(float, 0), default=10., help='half-width of the base shift grid, pixels (default: %(default)s)')
-    p.add_argument('--t-ngrid', type=positive_int, default=14, help='shift grid points per axis (default: %(default)s)')
-    p.add_argument('--batch-size', type=positive_int, default=32, help='images searched at a time (default: %(default)s)')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    docs = source_docments('pose', 'align')
+    _add_data_args(p, docs)
+    p.add_argument('--volume', required=True, help=doc_help(docs, 'volume'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('--base-level', type=count, default=2, help=doc_help(docs, 'base_level', default=True))
+    p.add_argument('--keep', type=positive_int, default=8, help=doc_help(docs, 'keep', default=True))
+    p.add_argument('--base-keep', type=positive_int, default=16, help=doc_help(docs, 'base_keep', default=True))
+    p.add_argument('--iters', type=count, default=4, help=doc_help(docs, 'iters', default=True))
+    p.add_argument('--t-extent', type=number(float, 0), default=10., help=doc_help(docs, 't_extent', default=True))
+    p.add_argument('--t-ngrid', type=positive_int, default=14, help=doc_help(docs, 't_ngrid', default=True))
+    p.add_argument('--batch-size', type=positive_int, default=32, help=doc_help(docs, 'batch_size', default=True))
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     _add_quiet_arg(p)
     add_doc_flags(p, 'pose', 'align', skip={'particles', 'volume', 'ctf', 'out', 'invert', 'base_level', 'keep', 'base_keep', 'iters', 't_extent',
                                           't_ngrid', 'batch_size', 'device', 'progress', 'verbose', 'datadir', 'ind', 'pixel_size', 'window'})
@@ -103,8 +101,9 @@ def _add_abinit_homo(sub):
                                    'poses.pkl, per-epoch maps, poses and checkpoints, config.yaml, run.log and report.html. '
                                    'With --classes K: K maps, each image also finding the one that explains it best '
                                    '(classes.pkl, reconstruct.class<k>.mrc).')
-    _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
-    p.add_argument('--classes', type=positive_int, default=1, help='structures in the data, one map each (default: %(default)s)')
+    docs = source_docments('jobs', 'abinit_homo')
+    _add_data_args(p, docs); _add_job_args(p, docs, epochs=10); _add_bf16_arg(p, docs)
+    p.add_argument('--classes', type=positive_int, default=1, help=doc_help(docs, 'classes', default=True))
     add_doc_flags(p, 'jobs', 'abinit_homo', skip=_BY_HAND | {'classes'}, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_abinit_homo)
 def _run_abinit_homo(args):
@@ -119,9 +118,10 @@ def _run_abinit_homo(args):
 def _add_train_nn(sub):
     p = sub.add_parser('train-nn', help='train the network on images at known poses',
                        description='Train the Hartley network on images with fixed, known poses (cryoDRGN\'s train_nn).')
-    _add_data_args(p)
-    p.add_argument('--poses', required=True, help='cryoDRGN pose .pkl')
-    _add_job_args(p, epochs=20)
+    docs = source_docments('jobs', 'train_nn')
+    _add_data_args(p, docs)
+    p.add_argument('--poses', required=True, help=doc_help(docs, 'poses'))
+    _add_job_args(p, docs, epochs=20)
     add_doc_flags(p, 'jobs', 'train_nn', skip=_BY_HAND, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_train_nn)
 def _run_train_nn(args):
@@ -135,12 +135,13 @@ def _add_evaluate(sub):
     p = sub.add_parser('evaluate', help='pose errors (and FSC) of a result against a reference',
                        description='Rotation error after global alignment (and hand), translation error and, with maps, '
                                    'the FSC after aligning the map to the reference.')
-    p.add_argument('--poses', required=True, help='estimated poses (.pkl)')
-    p.add_argument('--ref-poses', required=True, help='reference poses (.pkl), e.g. the truth of a simulation')
-    p.add_argument('--map', help='estimated map (.mrc)')
-    p.add_argument('--ref-map', help='reference map (.mrc)')
-    p.add_argument('-D', '--box', type=positive_int, help='box size for translations in pixels (default: from the maps)')
-    p.add_argument('--plot', help='write an HTML figure here (rotation errors, FSC)')
+    docs = source_docments('results', 'evaluate')
+    p.add_argument('--poses', required=True, help=doc_help(docs, 'poses'))
+    p.add_argument('--ref-poses', required=True, help=doc_help(docs, 'ref_poses'))
+    p.add_argument('--map', help=doc_help(docs, 'map'))
+    p.add_argument('--ref-map', help=doc_help(docs, 'ref_map'))
+    p.add_argument('-D', '--box', type=positive_int, help=doc_help(docs, 'D'))
+    p.add_argument('--plot', help=doc_help(docs, 'plot'))
     p.set_defaults(run=_run_evaluate)
 def _run_evaluate(args):
     from cryodrgn2.results import evaluate
@@ -153,14 +154,15 @@ def _add_demo(sub):
                        description='The whole method on data it makes itself: simulate images of the built-in phantom (D=64, '
                                    'CTF, shifts, noise), run abinit-homo on them, and print the pose and map errors against the '
                                    'truth. Prints the equivalent commands; leaves OUTDIR/data and OUTDIR/run.')
-    p.add_argument('-o', '--outdir', default='demo', help='output folder (default: %(default)s)')
-    p.add_argument('-n', type=positive_int, default=2500, help='number of images (default: %(default)s)')
-    p.add_argument('--snr', type=positive, default=0.1, help='signal variance / noise variance (default: %(default)s)')
-    p.add_argument('--epochs', type=positive_int, help='training epochs (default: those of abinit-homo)')
-    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    p.add_argument('--force', action='store_true', help='replace an earlier demo in OUTDIR')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CUDA if available)")
-    _add_bf16_arg(p); _add_quiet_arg(p)
+    docs, homo = source_docments('results', 'demo'), source_docments('jobs', 'abinit_homo')  # the rest goes to abinit_homo
+    p.add_argument('-o', '--outdir', default='demo', help=doc_help(docs, 'outdir', default=True))
+    p.add_argument('-n', type=positive_int, default=2500, help=doc_help(docs, 'n', default=True))
+    p.add_argument('--snr', type=positive, default=0.1, help=doc_help(docs, 'snr', default=True))
+    p.add_argument('--epochs', type=positive_int, help=doc_help(homo, 'epochs') + ' (default: those of abinit-homo)')
+    p.add_argument('--seed', type=int, default=0, help=doc_help(docs, 'seed', default=True))
+    p.add_argument('--force', action='store_true', help=doc_help(docs, 'force'))
+    p.add_argument('--device', help=doc_help(homo, 'device'))
+    _add_bf16_arg(p, homo); _add_quiet_arg(p)
     p.set_defaults(run=_run_demo)
 def _run_demo(args):
     from cryodrgn2.results import demo
@@ -175,13 +177,12 @@ def _add_abinit_het(sub):
                                    'learned together with every image\'s pose (searched at its own z). Writes z.pkl, z.E.pkl, '
                                    'poses.pkl, reconstruct.mrc (the map at the centre of the latents), weights.E.pt, config.yaml, '
                                    'run.log and report.html.')
-    _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
-    p.add_argument('--zdim', type=positive_int, default=8, help='latent dimension (default: %(default)s)')
-    p.add_argument('--beta', type=number(float, 0), help='weight of the KL term (default: 1/zdim)')
-    p.add_argument('--consensus-epochs', type=count, default=10, help='epochs of a homogeneous ab initio run (OUTDIR/consensus) whose '
-                   'poses start the VAE, which then searches locally; 0: start at random poses and search globally (default: %(default)s)')
-    p.add_argument('--consensus-classes', type=positive_int, default=1, help='maps of that consensus run (abinit-homo --classes): '
-                   'more than 1 when the data hold unrelated structures (default: %(default)s)')
+    docs = source_docments('jobs', 'abinit_het')
+    _add_data_args(p, docs); _add_job_args(p, docs, epochs=10); _add_bf16_arg(p, docs)
+    p.add_argument('--zdim', type=positive_int, default=8, help=doc_help(docs, 'zdim', default=True))
+    p.add_argument('--beta', type=number(float, 0), help=doc_help(docs, 'beta'))
+    p.add_argument('--consensus-epochs', type=count, default=10, help=doc_help(docs, 'consensus_epochs', default=True))
+    p.add_argument('--consensus-classes', type=positive_int, default=1, help=doc_help(docs, 'consensus_classes', default=True))
     add_doc_flags(p, 'jobs', 'abinit_het', skip=_BY_HAND | {'zdim', 'beta', 'consensus_epochs', 'consensus_classes'},
                   aliases={'batch_size': ['-b'], 'hidden': ['--dec-dim'], 'layers': ['--dec-layers'], 'enc_hidden': ['--enc-dim']})
     p.set_defaults(run=_run_abinit_het)
@@ -199,14 +200,15 @@ def _add_analyze(sub):
                        description='Writes OUTDIR/analyze.E/: maps along the first principal components of the latents '
                                    '(pcJ/vol_*.mrc), maps at k-means cluster centres (kmeansK/vol_*.mrc, labels.pkl), '
                                    'a UMAP embedding when umap-learn is installed, and summary.html.')
-    p.add_argument('outdir', help='output folder of `cryodrgn2 abinit-het`')
-    p.add_argument('--epoch', type=count, help='epoch to analyse (default: the latest checkpoint)')
-    p.add_argument('--pc', type=positive_int, default=2, help='principal components to traverse (default: %(default)s)')
-    p.add_argument('--ksample', type=positive_int, default=10, help='k-means clusters (default: %(default)s)')
-    p.add_argument('--n-points', type=positive_int, default=10, help='maps along each principal component (default: %(default)s)')
-    p.add_argument('--color', help='.pkl of one value per image to colour the scatter plots by (e.g. coords.pkl of a simulation)')
+    docs = source_docments('results', 'analyze')
+    p.add_argument('outdir', help=doc_help(docs, 'outdir'))
+    p.add_argument('--epoch', type=count, help=doc_help(docs, 'epoch'))
+    p.add_argument('--pc', type=positive_int, default=2, help=doc_help(docs, 'pc', default=True))
+    p.add_argument('--ksample', type=positive_int, default=10, help=doc_help(docs, 'ksample', default=True))
+    p.add_argument('--n-points', type=positive_int, default=10, help=doc_help(docs, 'n_points', default=True))
+    p.add_argument('--color', help=doc_help(docs, 'color'))
     p.add_argument('--no-umap', action='store_true', help='skip the UMAP embedding')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     add_doc_flags(p, 'results', 'analyze', skip={'outdir', 'epoch', 'pc', 'ksample', 'n_points', 'color', 'use_umap', 'device'})
     p.set_defaults(run=_run_analyze)
 def _run_analyze(args):
@@ -219,11 +221,12 @@ def _run_analyze(args):
 def _add_eval_vol(sub):
     p = sub.add_parser('eval-vol', help='the map of an abinit-het run at given latent coordinates',
                        description='Evaluate the decoder of an abinit-het run at latent coordinates Z and write the map.')
-    p.add_argument('outdir', help='output folder of `cryodrgn2 abinit-het`')
-    p.add_argument('--z', type=float, nargs='+', required=True, help='latent coordinates (zdim numbers)')
-    p.add_argument('-o', '--out', required=True, help='output map (.mrc)')
-    p.add_argument('--epoch', type=count, help='epoch (default: the latest checkpoint)')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    docs = source_docments('results', 'eval_vol')
+    p.add_argument('outdir', help=doc_help(docs, 'outdir'))
+    p.add_argument('--z', type=float, nargs='+', required=True, help=doc_help(docs, 'z'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('--epoch', type=count, help=doc_help(docs, 'epoch'))
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     p.set_defaults(run=_run_eval_vol)
 def _run_eval_vol(args):
     from cryodrgn2.results import eval_vol

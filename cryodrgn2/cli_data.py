@@ -6,7 +6,7 @@
 from __future__ import annotations
 import sys
 from pathlib import Path
-from .cli_flags import number, positive, positive_int
+from .cli_flags import doc_help, number, positive, positive_int, source_docments
 
 # %% auto #0
 __all__ = ['DATA_COMMANDS']
@@ -15,30 +15,29 @@ __all__ = ['DATA_COMMANDS']
 def _add_simulate(sub):
     p = sub.add_parser('simulate', help='simulate a particle dataset (stack, poses, CTF, star) from a map or a built-in phantom',
                        description='Simulate particle images with known poses, shifts and CTF. Without VOLUME, a built-in protein-like '
-                                   'phantom (or, with --hinge, a continuously moving family of them) is used.')
-    p.add_argument('volume', nargs='?', help='map (.mrc) to project; omit for the built-in phantom')
-    p.add_argument('-o', '--outdir', required=True, help='output folder')
-    p.add_argument('-n', type=positive_int, default=1000, help='number of images (default: %(default)s)')
+                                   'phantom (or, with --hinge, a continuously moving family of them, with coords.pkl) is used. Read a '
+                                   '--relion-project with --datadir OUTDIR.')
+    maps, data, plan = (source_docments('simulate', f) for f in ('simulation_maps', 'write_dataset', 'plan_simulation'))
+    p.add_argument('volume', nargs='?', help=doc_help(maps, 'volume'))
+    p.add_argument('-o', '--outdir', required=True, help=doc_help(data, 'outdir'))
+    p.add_argument('-n', type=positive_int, default=1000, help=doc_help(data, 'n', default=True))
     p.add_argument('--snr', type=positive, default=0.1, help='signal variance / noise variance; inf for noiseless (default: %(default)s)')
     p.add_argument('--no-ctf', action='store_true', help='do not apply a CTF')
     p.add_argument('--defocus', type=float, nargs=2, default=(10000., 30000.), metavar=('MIN', 'MAX'),
-                   help='defocus range in Angstrom (default: 10000 30000)')
-    p.add_argument('--max-shift', type=number(float, 0), default=3.0, help='shifts uniform in +-this many pixels (default: %(default)s)')
-    p.add_argument('-D', '--box', type=positive_int, default=64, help='box size of the built-in phantom (default: %(default)s)')
-    p.add_argument('--pixel-size', type=positive, help='Angstrom per pixel (default: the map header, or 3.0 for the phantom)')
-    p.add_argument('--hinge', type=positive_int, metavar='N_STATES', help='phantom family with a hinged domain: N_STATES maps along u in [0,1]; writes coords.pkl')
+                   help=doc_help(plan, 'defocus_range') + ' (default: 10000 30000)')
+    p.add_argument('--max-shift', type=number(float, 0), default=3.0, help=doc_help(plan, 'max_shift_px', default=True))
+    p.add_argument('-D', '--box', type=positive_int, default=64, help=doc_help(maps, 'box', default=True))
+    p.add_argument('--pixel-size', type=positive, help=doc_help(maps, 'pixel_size'))
+    p.add_argument('--hinge', type=positive_int, metavar='N_STATES', help=doc_help(maps, 'hinge'))
     p.add_argument('--physical-sign', action='store_true', help='write physically-signed images (default: contrast-inverted like extracted particles)')
-    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    p.add_argument('--batch-size', type=positive_int, default=1000, help='images formed at a time (default: %(default)s)')
-    p.add_argument('--relion-project', action='store_true', help='lay out a RELION project: stacks under Extract/job002/Micrographs/, '
-                   'star in Extract/job002/ (read it with --datadir OUTDIR)')
-    p.add_argument('--stack-size', type=positive_int, default=100, help='with --relion-project: images per stack file at most (default: %(default)s)')
-    p.add_argument('--optics-amp-contrast', type=float, nargs='+', metavar='W', help='with --relion-project: amplitude contrast of each '
-                   'optics group (default: one group)')
-    p.add_argument('--offset', type=float, default=0., help='added to every written pixel value (after --scale), e.g. 5000 for '
-                   'detector-like counts (default: %(default)s)')
-    p.add_argument('--scale', type=float, default=1., help='multiplies every written pixel value, e.g. 300 (default: %(default)s)')
-    p.add_argument('--force', action='store_true', help='overwrite a dataset already in OUTDIR')
+    p.add_argument('--seed', type=int, default=0, help=doc_help(data, 'seed', default=True))
+    p.add_argument('--batch-size', type=positive_int, default=1000, help=doc_help(data, 'batch_size', default=True))
+    p.add_argument('--relion-project', action='store_true', help=doc_help(data, 'relion_project'))
+    p.add_argument('--stack-size', type=positive_int, default=100, help=doc_help(data, 'stack_size', default=True))
+    p.add_argument('--optics-amp-contrast', type=float, nargs='+', metavar='W', help=doc_help(data, 'optics_amp_contrast'))
+    p.add_argument('--offset', type=float, default=0., help=doc_help(data, 'offset', default=True))
+    p.add_argument('--scale', type=float, default=1., help=doc_help(data, 'scale', default=True))
+    p.add_argument('--force', action='store_true', help=doc_help(data, 'force'))
     p.set_defaults(run=_run_simulate)
 def _run_simulate(args):
     import math
@@ -58,8 +57,9 @@ def _add_show(sub):
     p = sub.add_parser('show', help='write an HTML report of a dataset folder (particles, map, poses, CTF)',
                        description='Write FOLDER/dataset.html: a gallery of particles and, when present, the map (volume.mrc), '
                                    'the viewing directions (poses.pkl) and the CTFs (ctf.pkl).')
-    p.add_argument('folder', help='dataset folder, e.g. the output of `cryodrgn2 simulate`')
-    p.add_argument('-o', '--out', help='output .html (default: FOLDER/dataset.html)')
+    docs = source_docments('viz', 'dataset_report')
+    p.add_argument('folder', help=doc_help(docs, 'folder'))
+    p.add_argument('-o', '--out', help=doc_help(docs, 'out'))
     p.set_defaults(run=_run_show)
 def _run_show(args):
     from cryodrgn2.viz import dataset_report
@@ -76,18 +76,19 @@ def _add_downsample(sub):
     p = sub.add_parser('downsample', help='downsample particles (or a map) to a smaller box by Fourier cropping',
                        description='Fourier-crop a particle set (.mrcs, .mrc, .star, .cs, .txt) or a 3-D map (.mrc) to box D, '
                                    'a batch at a time in bounded memory; the header gets the new pixel size.')
-    p.add_argument('input', help='particles (.mrcs/.mrc/.star/.cs/.txt) or a 3-D map (.mrc)')
-    p.add_argument('-D', type=positive_int, required=True, help='new box size: even, smaller than the input\'s')
-    p.add_argument('-o', '--out', required=True, help='output .mrcs stack (.mrc for a map); with --chunk, the name the pieces are derived from')
-    p.add_argument('--datadir', help='folder the stacks named in a .star/.cs/.txt are relative to (default: beside it)')
-    p.add_argument('--ind', help='cryoDRGN index .pkl selecting images')
-    p.add_argument('--chunk', type=positive_int, help='split the output into stacks of this many images, listed in OUT.txt')
+    docs = source_docments('preprocess', 'downsample')
+    p.add_argument('input', help=doc_help(docs, 'input_file'))
+    p.add_argument('-D', type=positive_int, required=True, help=doc_help(docs, 'D'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('--datadir', help=doc_help(docs, 'datadir'))
+    p.add_argument('--ind', help=doc_help(docs, 'ind'))
+    p.add_argument('--chunk', type=positive_int, help=doc_help(docs, 'chunk'))
     p.add_argument('--max-memory', type=positive_int, default=1024, metavar='MB', help='MiB the run may add to resident memory; sets '
                    'the batch size (default: %(default)s)')
-    p.add_argument('--batch-size', type=positive_int, help='images cropped at once (default: as many as fit in --max-memory)')
-    p.add_argument('--pixel-size', type=positive, help='Angstrom per pixel of the input (default: from the file: star/cs, else the header)')
-    p.add_argument('--is-vol', action='store_true', help='the input is a 3-D map (default: an .mrc whose header marks a cubic volume)')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    p.add_argument('--batch-size', type=positive_int, help=doc_help(docs, 'batch_size'))
+    p.add_argument('--pixel-size', type=positive, help=doc_help(docs, 'pixel_size'))
+    p.add_argument('--is-vol', action='store_true', help=doc_help(docs, 'is_volume'))
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     p.set_defaults(run=_run_downsample)
 def _run_downsample(args):
     from cryodrgn2.preprocess import downsample
@@ -97,19 +98,19 @@ def _run_downsample(args):
                      is_volume=True if args.is_vol else None, device=args.device or 'cpu'))
 
 # %% ../nbs/89_cli_data.ipynb #f51b68f5
-def _add_metadata_args(p, what:str):
-    p.add_argument('input', help='RELION .star or cryoSPARC .cs')
-    p.add_argument('-o', '--out', required=True, help=f'{what} .pkl to write')
-    p.add_argument('-D', type=positive_int, help='box size of the images (default: from the file, or its first stack)')
-    p.add_argument('--pixel-size', type=positive, help='Angstrom per pixel (default: from the file, or its first stack)')
-    p.add_argument('--datadir', help='folder of the stacks, read only when the file lacks box or pixel size (default: beside it)')
+def _add_metadata_args(p, docs:dict): # `source_docments` of `preprocess.parse_ctf` or `parse_pose`
+    p.add_argument('input', help=doc_help(docs, 'input_file'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('-D', type=positive_int, help=doc_help(docs, 'D'))
+    p.add_argument('--pixel-size', type=positive, help=doc_help(docs, 'pixel_size'))
+    p.add_argument('--datadir', help=doc_help(docs, 'datadir'))
 
 # %% ../nbs/89_cli_data.ipynb #f88a8c59
 def _add_parse_ctf(sub):
     p = sub.add_parser('parse-ctf', help='CTF parameters of a .star/.cs file as a cryoDRGN CTF .pkl',
                        description='Write the CTF parameters (box, pixel size, defocus, astigmatism, kV, Cs, amplitude contrast, '
                                    'phase shift) of a RELION .star or cryoSPARC .cs file as a cryoDRGN CTF pickle, and summarise them.')
-    _add_metadata_args(p, 'CTF')
+    _add_metadata_args(p, source_docments('preprocess', 'parse_ctf'))
     p.set_defaults(run=_run_parse_ctf)
 def _run_parse_ctf(args):
     from cryodrgn2.preprocess import parse_ctf
@@ -121,7 +122,7 @@ def _add_parse_pose(sub):
     p = sub.add_parser('parse-pose', help='poses of a .star/.cs file as a cryoDRGN pose .pkl',
                        description='Write the rotations and translations of a RELION .star or cryoSPARC .cs file as a cryoDRGN '
                                    'pose pickle (translations as fractions of the box).')
-    _add_metadata_args(p, 'pose')
+    _add_metadata_args(p, source_docments('preprocess', 'parse_pose'))
     p.add_argument('--abinit', action='store_true', help='.cs of a cryoSPARC ab initio job: read alignments_class_0, not alignments3D')
     p.set_defaults(run=_run_parse_pose)
 def _run_parse_pose(args):
@@ -135,14 +136,14 @@ def _add_write_star(sub):
     p = sub.add_parser('write-star', help='write poses (and CTF) into a RELION .star file, for import into RELION or cryoSPARC',
                        description='Write a RELION 3.1 .star file of the particles with their poses (and CTF). A .star input '
                                    'keeps its own columns and optics table; for a stack, .cs or .txt a new table is written.')
-    p.add_argument('particles', help='particle file: .star (its table is kept), .mrcs, .mrc, .cs or .txt')
-    p.add_argument('--poses', required=True, help='cryoDRGN pose .pkl, one row per particle of the file or of the --ind selection')
-    p.add_argument('-o', '--out', required=True, help='RELION 3.1 .star to write')
-    p.add_argument('--ctf', help='cryoDRGN CTF .pkl (same rows as the poses) to write as well')
-    p.add_argument('--ind', help='cryoDRGN index .pkl selecting particles')
-    p.add_argument('--datadir', help='folder of the stacks named in the particle file (default: beside it)')
-    p.add_argument('--pixel-size', type=positive, help='Angstrom per pixel of the particle images (default: the file\'s, else the CTF\'s, '
-                   'else the stack header)')
+    docs = source_docments('preprocess', 'export_star')
+    p.add_argument('particles', help=doc_help(docs, 'particles'))
+    p.add_argument('--poses', required=True, help=doc_help(docs, 'poses'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('--ctf', help=doc_help(docs, 'ctf'))
+    p.add_argument('--ind', help=doc_help(docs, 'ind'))
+    p.add_argument('--datadir', help=doc_help(docs, 'datadir'))
+    p.add_argument('--pixel-size', type=positive, help=doc_help(docs, 'pixel_size'))
     p.set_defaults(run=_run_write_star)
 def _run_write_star(args):
     from cryodrgn2.preprocess import export_star

@@ -4,27 +4,45 @@
 
 # %% ../nbs/88_cli_flags.ipynb #f9de99af
 from __future__ import annotations
-import argparse, ast, importlib.util, io, json, tokenize
+import argparse, ast, functools, importlib.util, io, json, tokenize
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['REQUIRED', 'positive_int', 'count', 'positive', 'source_docments', 'add_doc_flags', 'doc_flag_values', 'number']
+__all__ = ['REQUIRED', 'positive_int', 'count', 'positive', 'source_docments', 'add_doc_flags', 'doc_flag_values', 'doc_help',
+           'number']
 
 # %% ../nbs/88_cli_flags.ipynb #5c70170f
 REQUIRED = object()  # marks a parameter without a default
+
+@functools.lru_cache(maxsize=None)
+def _parsed(module:str)->tuple[dict, list[str]]:
+    "A module's top-level functions (name -> ast node, the first definition) and its lines, read once."
+    text = (Path(importlib.util.find_spec('cryodrgn2').origin).parent / f'{module}.py').read_text()
+    functions = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef): functions.setdefault(node.name, node)
+    return functions, text.splitlines(keepends=True)
+
+def _signature_comments(fn:ast.FunctionDef, lines:list[str])->dict:
+    "The comments (line number -> text) in the lines of a function's signature: its docments."
+    first, last = fn.lineno, max(fn.lineno, fn.body[0].lineno - 1)  # the `def` line to the line before the body
+    tokens = tokenize.generate_tokens(io.StringIO(''.join(lines[first - 1:last])).readline)
+    return {first + t.start[0] - 1: t.string.lstrip('#').strip() for t in tokens if t.type == tokenize.COMMENT}
+
+def _default(node:ast.expr):
+    "A parameter's default: its value if it is a literal, else its source text (e.g. '1 << 30')."
+    try: return ast.literal_eval(node)
+    except ValueError: return ast.unparse(node)
 
 def source_docments(module:str, # a module of the package, e.g. 'jobs'
                     name:str, # a function defined at its top level
                    )->dict: # parameter -> dict(anno=its annotation as text, default=its default or REQUIRED, doc=its docment)
     "The parameters of a function, read from its module's source without importing the module."
-    text = (Path(importlib.util.find_spec('cryodrgn2').origin).parent / f'{module}.py').read_text()
-    fn = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == name)
-    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
-    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokens if t.type == tokenize.COMMENT}
-    args = fn.args.args
-    defaults = [REQUIRED] * (len(args) - len(fn.args.defaults)) + [ast.literal_eval(d) for d in fn.args.defaults]
+    functions, lines = _parsed(module)
+    args, comments = functions[name].args, _signature_comments(functions[name], lines)
+    defaults = [REQUIRED] * (len(args.args) - len(args.defaults)) + [_default(d) for d in args.defaults]
     return {a.arg: dict(anno='' if a.annotation is None else ast.unparse(a.annotation), default=d, doc=comments.get(a.lineno, ''))
-            for a, d in zip(args, defaults)}
+            for a, d in zip(args.args, defaults)}
 
 # %% ../nbs/88_cli_flags.ipynb #f60145d3
 def _flag_kwargs(anno:str)->dict:
@@ -55,6 +73,16 @@ def doc_flag_values(args # the parsed arguments
                    )->dict:
     "The generated flags' values, as keyword arguments for the job."
     return {k: getattr(args, k) for k in getattr(args, 'doc_flags', ())}
+
+# %% ../nbs/88_cli_flags.ipynb #4eb9cd45
+def doc_help(docs:dict, # `source_docments` of the function the flag's value goes to
+             param:str, # the parameter the flag sets
+             default:bool=False, # add the flag's default: ' (default: %(default)s)'
+            )->str:
+    "The help of a hand-written flag: the docment of the parameter it sets (escaped for argparse)."
+    doc = docs[param]['doc']
+    if not doc: raise ValueError(f"{param} has no docment to be the help of its flag")
+    return doc.replace('%', '%%') + (' (default: %(default)s)' if default else '')
 
 # %% ../nbs/88_cli_flags.ipynb #be4c24a9
 def number(kind:type, # int or float
