@@ -4,209 +4,16 @@
 
 # %% ../nbs/90_cli.ipynb #a065efdf
 from __future__ import annotations
-import argparse, ast, importlib.util, io, json, os, shlex, sys, tokenize, traceback
+import argparse, os, shlex, sys, traceback
 from pathlib import Path
+from .cli_flags import add_doc_flags, count, doc_flag_values, doc_help, number, positive, positive_int, source_docments
+from .cli_data import DATA_COMMANDS
 
 # %% auto #0
-__all__ = ['REQUIRED', 'source_docments', 'add_doc_flags', 'build_parser', 'main']
-
-# %% ../nbs/90_cli.ipynb #5c70170f
-REQUIRED = object()  # marks a parameter without a default
-
-def source_docments(module:str, # a module of the package, e.g. 'jobs'
-                    name:str, # a function defined at its top level
-                   )->dict: # parameter -> dict(anno=its annotation as text, default=its default or REQUIRED, doc=its docment)
-    "The parameters of a function, read from its module's source without importing the module."
-    text = (Path(importlib.util.find_spec('cryodrgn2').origin).parent / f'{module}.py').read_text()
-    fn = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == name)
-    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
-    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokens if t.type == tokenize.COMMENT}
-    args = fn.args.args
-    defaults = [REQUIRED] * (len(args) - len(fn.args.defaults)) + [ast.literal_eval(d) for d in fn.args.defaults]
-    return {a.arg: dict(anno='' if a.annotation is None else ast.unparse(a.annotation), default=d, doc=comments.get(a.lineno, ''))
-            for a, d in zip(args, defaults)}
-
-# %% ../nbs/90_cli.ipynb #f60145d3
-def _flag_kwargs(anno:str)->dict:
-    "argparse settings for a parameter annotated `anno` (text)."
-    base = anno.replace(' | None', '').replace('None | ', '')
-    if base == 'bool': return dict(action=argparse.BooleanOptionalAction)
-    if base in ('Iterable[int]', 'list[int]', 'tuple[int, ...]'): return dict(type=int, nargs='*', metavar='N')
-    if base == 'dict': return dict(type=json.loads, metavar='JSON')
-    return dict(type={'int': int, 'float': float}.get(base, str))
-
-def add_doc_flags(p, # an argparse (sub)parser
-                  module:str, name:str, # the function whose parameters become flags, e.g. 'jobs', 'abinit_homo'
-                  skip:set=frozenset(), # parameters the command sets by hand (positionals, validated flags, ...)
-                  aliases:dict|None=None, # parameter -> extra flag names (cryoDRGN's, e.g. {'batch_size': ['-b']})
-                 )->list[str]: # the parameters given flags
-    "A flag for every other parameter of `module.name` with a default; its help is the parameter's docment."
-    added = []
-    for param, spec in source_docments(module, name).items():
-        if param in skip or spec['default'] is REQUIRED: continue
-        flags = ['--' + param.replace('_', '-'), *(aliases or {}).get(param, ())]
-        p.add_argument(*flags, dest=param, default=spec['default'], help=spec['doc'].replace('%', '%%') + ' (default: %(default)s)',
-                       **_flag_kwargs(spec['anno']))
-        added.append(param)
-    p.set_defaults(doc_flags=added)
-    return added
-
-def _doc_flag_values(args)->dict:
-    "The generated flags' values, as keyword arguments for the job."
-    return {k: getattr(args, k) for k in getattr(args, 'doc_flags', ())}
-
-# %% ../nbs/90_cli.ipynb #e1dc6864
-def _add_simulate(sub):
-    p = sub.add_parser('simulate', help='simulate a particle dataset (stack, poses, CTF, star) from a map or a built-in phantom',
-                       description='Simulate particle images with known poses, shifts and CTF. Without VOLUME, a built-in protein-like '
-                                   'phantom (or, with --hinge, a continuously moving family of them) is used.')
-    p.add_argument('volume', nargs='?', help='map (.mrc) to project; omit for the built-in phantom')
-    p.add_argument('-o', '--outdir', required=True, help='output folder')
-    p.add_argument('-n', type=_positive_int, default=1000, help='number of images (default: %(default)s)')
-    p.add_argument('--snr', type=_positive, default=0.1, help='signal variance / noise variance; inf for noiseless (default: %(default)s)')
-    p.add_argument('--no-ctf', action='store_true', help='do not apply a CTF')
-    p.add_argument('--defocus', type=float, nargs=2, default=(10000., 30000.), metavar=('MIN', 'MAX'),
-                   help='defocus range in Angstrom (default: 10000 30000)')
-    p.add_argument('--max-shift', type=_number(float, 0), default=3.0, help='shifts uniform in +-this many pixels (default: %(default)s)')
-    p.add_argument('-D', '--box', type=_positive_int, default=64, help='box size of the built-in phantom (default: %(default)s)')
-    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel (default: the map header, or 3.0 for the phantom)')
-    p.add_argument('--hinge', type=_positive_int, metavar='N_STATES', help='phantom family with a hinged domain: N_STATES maps along u in [0,1]; writes coords.pkl')
-    p.add_argument('--physical-sign', action='store_true', help='write physically-signed images (default: contrast-inverted like extracted particles)')
-    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    p.add_argument('--batch-size', type=_positive_int, default=1000, help='images formed at a time (default: %(default)s)')
-    p.add_argument('--relion-project', action='store_true', help='lay out a RELION project: stacks under Extract/job002/Micrographs/, '
-                   'star in Extract/job002/ (read it with --datadir OUTDIR)')
-    p.add_argument('--stack-size', type=_positive_int, default=100, help='with --relion-project: images per stack file at most (default: %(default)s)')
-    p.add_argument('--optics-amp-contrast', type=float, nargs='+', metavar='W', help='with --relion-project: amplitude contrast of each '
-                   'optics group (default: one group)')
-    p.add_argument('--offset', type=float, default=0., help='added to every written pixel value (after --scale), e.g. 5000 for '
-                   'detector-like counts (default: %(default)s)')
-    p.add_argument('--scale', type=float, default=1., help='multiplies every written pixel value, e.g. 300 (default: %(default)s)')
-    p.add_argument('--force', action='store_true', help='overwrite a dataset already in OUTDIR')
-    p.set_defaults(run=_run_simulate)
-def _run_simulate(args):
-    import math
-    from cryodrgn2.simulate import RELION_JOB, simulation_maps, write_dataset
-    volumes, pixel_size, coords = simulation_maps(args.volume, args.box, args.pixel_size, args.hinge, args.seed)
-    snr = None if math.isinf(args.snr) else args.snr
-    write_dataset(args.outdir, volumes, args.n, snr=snr, pixel_size=pixel_size, invert=not args.physical_sign,
-                  seed=args.seed, batch_size=args.batch_size, state_coords=coords, force=args.force,
-                  ctf=not args.no_ctf, defocus_range=tuple(args.defocus), max_shift_px=args.max_shift,
-                  relion_project=args.relion_project, stack_size=args.stack_size, optics_amp_contrast=args.optics_amp_contrast,
-                  offset=args.offset, scale=args.scale, progress=sys.stderr.isatty())
-    files = f'{RELION_JOB}/particles.star (stacks in {RELION_JOB}/Micrographs/)' if args.relion_project else 'particles.mrcs particles.star'
-    print(f"wrote {args.n} images to {args.outdir}: {files} poses.pkl{'' if args.no_ctf else ' ctf.pkl'}{' coords.pkl' if coords else ''}")
-
-# %% ../nbs/90_cli.ipynb #5c05ba95
-def _add_show(sub):
-    p = sub.add_parser('show', help='write an HTML report of a dataset folder (particles, map, poses, CTF)',
-                       description='Write FOLDER/dataset.html: a gallery of particles and, when present, the map (volume.mrc), '
-                                   'the viewing directions (poses.pkl) and the CTFs (ctf.pkl).')
-    p.add_argument('folder', help='dataset folder, e.g. the output of `cryodrgn2 simulate`')
-    p.add_argument('-o', '--out', help='output .html (default: FOLDER/dataset.html)')
-    p.set_defaults(run=_run_show)
-def _run_show(args):
-    from cryodrgn2.viz import dataset_report
-    if not Path(args.folder).is_dir(): raise FileNotFoundError(f'{args.folder}: no such folder')
-    print(f'wrote {dataset_report(args.folder, args.out)}: open it in a browser')
-
-# %% ../nbs/90_cli.ipynb #a7c1d0e2
-def _output(path, *inputs)->Path:
-    "An output file checked before any work: not a folder, not one of the inputs, in a writable folder (`runs.check_output_file`)."
-    from cryodrgn2.runs import check_output_file
-    return check_output_file(path, inputs)
-
-def _add_downsample(sub):
-    p = sub.add_parser('downsample', help='downsample particles (or a map) to a smaller box by Fourier cropping',
-                       description='Fourier-crop a particle set (.mrcs, .mrc, .star, .cs, .txt) or a 3-D map (.mrc) to box D, '
-                                   'a batch at a time in bounded memory; the header gets the new pixel size.')
-    p.add_argument('input', help='particles (.mrcs/.mrc/.star/.cs/.txt) or a 3-D map (.mrc)')
-    p.add_argument('-D', type=_positive_int, required=True, help='new box size: even, smaller than the input\'s')
-    p.add_argument('-o', '--out', required=True, help='output .mrcs stack (.mrc for a map); with --chunk, the name the pieces are derived from')
-    p.add_argument('--datadir', help='folder the stacks named in a .star/.cs/.txt are relative to (default: beside it)')
-    p.add_argument('--ind', help='cryoDRGN index .pkl selecting images')
-    p.add_argument('--chunk', type=_positive_int, help='split the output into stacks of this many images, listed in OUT.txt')
-    p.add_argument('--max-memory', type=_positive_int, default=1024, metavar='MB', help='MiB the run may add to resident memory; sets '
-                   'the batch size (default: %(default)s)')
-    p.add_argument('--batch-size', type=_positive_int, help='images cropped at once (default: as many as fit in --max-memory)')
-    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel of the input (default: from the file: star/cs, else the header)')
-    p.add_argument('--is-vol', action='store_true', help='the input is a 3-D map (default: an .mrc whose header marks a cubic volume)')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
-    p.set_defaults(run=_run_downsample)
-def _run_downsample(args):
-    from cryodrgn2.preprocess import downsample
-    _output(args.out, args.input, args.ind)
-    print(downsample(args.input, args.out, args.D, datadir=args.datadir, ind=args.ind, batch_size=args.batch_size,
-                     max_memory=args.max_memory << 20, chunk=args.chunk, pixel_size=args.pixel_size,
-                     is_volume=True if args.is_vol else None, device=args.device or 'cpu'))
-
-# %% ../nbs/90_cli.ipynb #f51b68f5
-def _add_metadata_args(p, what:str):
-    p.add_argument('input', help='RELION .star or cryoSPARC .cs')
-    p.add_argument('-o', '--out', required=True, help=f'{what} .pkl to write')
-    p.add_argument('-D', type=_positive_int, help='box size of the images (default: from the file, or its first stack)')
-    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel (default: from the file, or its first stack)')
-    p.add_argument('--datadir', help='folder of the stacks, read only when the file lacks box or pixel size (default: beside it)')
-
-# %% ../nbs/90_cli.ipynb #f88a8c59
-def _add_parse_ctf(sub):
-    p = sub.add_parser('parse-ctf', help='CTF parameters of a .star/.cs file as a cryoDRGN CTF .pkl',
-                       description='Write the CTF parameters (box, pixel size, defocus, astigmatism, kV, Cs, amplitude contrast, '
-                                   'phase shift) of a RELION .star or cryoSPARC .cs file as a cryoDRGN CTF pickle, and summarise them.')
-    _add_metadata_args(p, 'CTF')
-    p.set_defaults(run=_run_parse_ctf)
-def _run_parse_ctf(args):
-    from cryodrgn2.preprocess import parse_ctf
-    _output(args.out, args.input)
-    print(parse_ctf(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir))
-
-# %% ../nbs/90_cli.ipynb #2f76a7b0
-def _add_parse_pose(sub):
-    p = sub.add_parser('parse-pose', help='poses of a .star/.cs file as a cryoDRGN pose .pkl',
-                       description='Write the rotations and translations of a RELION .star or cryoSPARC .cs file as a cryoDRGN '
-                                   'pose pickle (translations as fractions of the box).')
-    _add_metadata_args(p, 'pose')
-    p.add_argument('--abinit', action='store_true', help='.cs of a cryoSPARC ab initio job: read alignments_class_0, not alignments3D')
-    p.set_defaults(run=_run_parse_pose)
-def _run_parse_pose(args):
-    from cryodrgn2.preprocess import parse_pose
-    _output(args.out, args.input)
-    print(parse_pose(args.input, args.out, D=args.D, pixel_size=args.pixel_size, datadir=args.datadir,
-                     key='alignments_class_0' if args.abinit else 'alignments3D'))
-
-# %% ../nbs/90_cli.ipynb #7a007c62
-def _add_write_star(sub):
-    p = sub.add_parser('write-star', help='write poses (and CTF) into a RELION .star file, for import into RELION or cryoSPARC',
-                       description='Write a RELION 3.1 .star file of the particles with their poses (and CTF). A .star input '
-                                   'keeps its own columns and optics table; for a stack, .cs or .txt a new table is written.')
-    p.add_argument('particles', help='particle file: .star (its table is kept), .mrcs, .mrc, .cs or .txt')
-    p.add_argument('--poses', required=True, help='cryoDRGN pose .pkl, one row per particle of the file or of the --ind selection')
-    p.add_argument('-o', '--out', required=True, help='RELION 3.1 .star to write')
-    p.add_argument('--ctf', help='cryoDRGN CTF .pkl (same rows as the poses) to write as well')
-    p.add_argument('--ind', help='cryoDRGN index .pkl selecting particles')
-    p.add_argument('--datadir', help='folder of the stacks named in the particle file (default: beside it)')
-    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel of the particle images (default: the file\'s, else the CTF\'s, '
-                   'else the stack header)')
-    p.set_defaults(run=_run_write_star)
-def _run_write_star(args):
-    from cryodrgn2.preprocess import export_star
-    _output(args.out, args.particles, args.poses, args.ctf, args.ind)
-    print(export_star(args.particles, args.poses, args.out, ctf=args.ctf, ind=args.ind, datadir=args.datadir,
-                      pixel_size=args.pixel_size))
+__all__ = ['build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #be4c24a9
-def _number(kind:type, minimum:float, strict:bool=False):
-    "An argparse type: a `kind` number >= minimum (> minimum if strict), else a one-line usage error."
-    def parse(text:str):
-        try: value = kind(text)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if value < minimum or (strict and value == minimum): raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, got {text}")
-        return value
-    return parse
-
-_positive_int, _count, _positive = _number(int, 1), _number(int, 0), _number(float, 0, strict=True)
-
-_unit_interval = _number(float, 0)
+_unit_interval = number(float, 0)
 
 def _window(text:str)->float:
     "An argparse type: the soft window's inner radius, a fraction in [0, 1) of the box radius."
@@ -215,17 +22,15 @@ def _window(text:str)->float:
     return value
 
 # %% ../nbs/90_cli.ipynb #b650968b
-def _add_data_args(p):
-    p.add_argument('particles', help='particle images: .mrcs, .star, .cs or .txt list of stacks')
+def _add_data_args(p, docs:dict): # `source_docments` of the job
+    p.add_argument('particles', help=doc_help(docs, 'particles'))
     ctf = p.add_mutually_exclusive_group()
-    ctf.add_argument('--ctf', help='cryoDRGN CTF .pkl (`cryodrgn2 parse-ctf`); default: the CTF columns of a .star/.cs PARTICLES '
-                     'file when it has them, else no CTF')
+    ctf.add_argument('--ctf', help=doc_help(docs, 'ctf'))
     ctf.add_argument('--no-ctf', action='store_true', help='no CTF, even if a .star/.cs file has CTF columns')
     p.add_argument('--uninvert-data', action='store_true', help='do not invert the contrast (for physically-signed images)')
-    p.add_argument('--datadir', help='folder of the stacks a .star/.cs names, e.g. the RELION project (default: beside it)')
-    p.add_argument('--ind', help='cryoDRGN index .pkl selecting particles')
-    p.add_argument('--pixel-size', type=_positive, help='Angstrom per pixel of the stack; overrides the CTF table and header '
-                   '(default: D_ctf x apix_ctf / D from the CTF table, else the file, else the header; they must agree)')
+    p.add_argument('--datadir', help=doc_help(docs, 'datadir'))
+    p.add_argument('--ind', help=doc_help(docs, 'ind'))
+    p.add_argument('--pixel-size', type=positive, help=doc_help(docs, 'pixel_size'))
     p.add_argument('--window', type=_window, default=0., help='inner radius of the soft real-space window on the images, as a '
                    'fraction of the box radius (cryoDRGN: 0.85); 0: no window (default: %(default)s: on the demo, 0.85 '
                    'took the map from 11.6 to 23 A)')
@@ -240,52 +45,52 @@ _BY_HAND = {'particles', 'poses', 'ctf', 'outdir', 'epochs', 'invert', 'load', '
             'window', 'device', 'bf16_search', 'progress', 'cbs'}  # the data and job flags above and below: validated, shared
 _CRYODRGN_NAMES = {'batch_size': ['-b'], 'hidden': ['--dim']}  # cryoDRGN's names for the same settings
 
-def _add_job_args(p, epochs:int):
-    p.add_argument('-o', '--outdir', required=True, help='output folder')
-    p.add_argument('-n', '--epochs', type=_positive_int, default=epochs, help='total epochs (default: %(default)s)')
-    p.add_argument('--load', help="checkpoint to resume (weights.E.pt, or 'latest')")
-    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    p.add_argument('--ref', help='reference map (.mrc): the report shows the FSC to it')
-    p.add_argument('--force', action='store_true', help='replace a previous run in OUTDIR')
-    p.add_argument('--device', help="'cpu', 'cuda', 'cuda:1', ... (default: CUDA if available)")
+def _add_job_args(p, docs:dict, # `source_docments` of the job
+                  epochs:int):
+    p.add_argument('-o', '--outdir', required=True, help=doc_help(docs, 'outdir'))
+    p.add_argument('-n', '--epochs', type=positive_int, default=epochs, help=doc_help(docs, 'epochs', default=True))
+    p.add_argument('--load', help=doc_help(docs, 'load'))
+    p.add_argument('--seed', type=int, default=0, help=doc_help(docs, 'seed', default=True))
+    p.add_argument('--ref', help=doc_help(docs, 'ref'))
+    p.add_argument('--force', action='store_true', help=doc_help(docs, 'force'))
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     _add_quiet_arg(p)
 
 def _add_quiet_arg(p):
     p.add_argument('-q', '--quiet', action='store_true', help='no progress output (bars on a terminal, a line every 30 s in a file)')
 
-def _add_bf16_arg(p):
-    p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None,
-                   help='evaluate the network in bfloat16 for pose search, several times faster where the hardware has native '
-                        'bfloat16 (default: on exactly there: recent GPUs, CPUs with AVX512-BF16 or AMX); training is always float32')
+def _add_bf16_arg(p, docs:dict): # `source_docments` of the job
+    p.add_argument('--bf16-search', action=argparse.BooleanOptionalAction, default=None, help=doc_help(docs, 'bf16_search'))
 
 # %% ../nbs/90_cli.ipynb #bf363f49
 def _add_align(sub):
     p = sub.add_parser('align', help='find the pose of every particle against a known map',
                        description='Exhaustive pose search on a Hopf-fibration SO(3) grid with hierarchical refinement, '
                                    'against a known map; writes the poses as a cryoDRGN .pkl.')
-    _add_data_args(p)
-    p.add_argument('--volume', required=True, help='map (.mrc) with the particles\' box size')
-    p.add_argument('-o', '--out', required=True, help='output pose .pkl')
-    p.add_argument('--base-level', type=_count, default=2, help='SO(3) grid level of the exhaustive search: 1 = 30 deg, 2 = 15 deg (default: %(default)s)')
-    p.add_argument('--keep', type=_positive_int, default=8, help='rotations kept per image between refinement rounds (default: %(default)s)')
-    p.add_argument('--base-keep', type=_positive_int, default=16, help='base-grid rotations refined in the first round (default: %(default)s)')
-    p.add_argument('--iters', type=_count, default=4, help='refinement rounds (default: %(default)s)')
-    p.add_argument('--t-extent', type=_number(float, 0), default=10., help='half-width of the base shift grid, pixels (default: %(default)s)')
-    p.add_argument('--t-ngrid', type=_positive_int, default=14, help='shift grid points per axis (default: %(default)s)')
-    p.add_argument('--batch-size', type=_positive_int, default=32, help='images searched at a time (default: %(default)s)')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    docs = source_docments('pose', 'align')
+    _add_data_args(p, docs)
+    p.add_argument('--volume', required=True, help=doc_help(docs, 'volume'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('--base-level', type=count, default=2, help=doc_help(docs, 'base_level', default=True))
+    p.add_argument('--keep', type=positive_int, default=8, help=doc_help(docs, 'keep', default=True))
+    p.add_argument('--base-keep', type=positive_int, default=16, help=doc_help(docs, 'base_keep', default=True))
+    p.add_argument('--iters', type=count, default=4, help=doc_help(docs, 'iters', default=True))
+    p.add_argument('--t-extent', type=number(float, 0), default=10., help=doc_help(docs, 't_extent', default=True))
+    p.add_argument('--t-ngrid', type=positive_int, default=14, help=doc_help(docs, 't_ngrid', default=True))
+    p.add_argument('--batch-size', type=positive_int, default=32, help=doc_help(docs, 'batch_size', default=True))
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     _add_quiet_arg(p)
     add_doc_flags(p, 'pose', 'align', skip={'particles', 'volume', 'ctf', 'out', 'invert', 'base_level', 'keep', 'base_keep', 'iters', 't_extent',
                                           't_ngrid', 'batch_size', 'device', 'progress', 'verbose', 'datadir', 'ind', 'pixel_size', 'window'})
     p.set_defaults(run=_run_align)
 def _run_align(args):
     from cryodrgn2.pose import align
-    from cryodrgn2.runs import check_device
-    _output(args.out, args.particles, args.volume, args.ctf, args.ind)
+    from cryodrgn2.runs import check_device, check_output_file
+    check_output_file(args.out, (args.particles, args.volume, args.ctf, args.ind))
     result = align(args.particles, args.volume, out=args.out, invert=not args.uninvert_data, **_data_kwargs(args), base_level=args.base_level,
                    keep=args.keep, base_keep=args.base_keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid,
                    batch_size=args.batch_size, device=check_device(args.device or 'cpu'), progress=not args.quiet and sys.stderr.isatty(),
-                   verbose=not args.quiet, **_doc_flag_values(args))
+                   verbose=not args.quiet, **doc_flag_values(args))
     print(f'wrote {len(result.rots)} poses to {args.out}')
 
 # %% ../nbs/90_cli.ipynb #2d8d7e44
@@ -296,15 +101,16 @@ def _add_abinit_homo(sub):
                                    'poses.pkl, per-epoch maps, poses and checkpoints, config.yaml, run.log and report.html. '
                                    'With --classes K: K maps, each image also finding the one that explains it best '
                                    '(classes.pkl, reconstruct.class<k>.mrc).')
-    _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
-    p.add_argument('--classes', type=_positive_int, default=1, help='structures in the data, one map each (default: %(default)s)')
+    docs = source_docments('jobs', 'abinit_homo')
+    _add_data_args(p, docs); _add_job_args(p, docs, epochs=10); _add_bf16_arg(p, docs)
+    p.add_argument('--classes', type=positive_int, default=1, help=doc_help(docs, 'classes', default=True))
     add_doc_flags(p, 'jobs', 'abinit_homo', skip=_BY_HAND | {'classes'}, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_abinit_homo)
 def _run_abinit_homo(args):
     from cryodrgn2.jobs import abinit_homo
     abinit_homo(args.particles, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                 load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device,
-                bf16_search=args.bf16_search, classes=args.classes, progress=not args.quiet, **_doc_flag_values(args))
+                bf16_search=args.bf16_search, classes=args.classes, progress=not args.quiet, **doc_flag_values(args))
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/poses.pkl, {args.outdir}/report.html'
           + (f', {args.outdir}/classes.pkl' if args.classes > 1 else ''))
 
@@ -312,15 +118,16 @@ def _run_abinit_homo(args):
 def _add_train_nn(sub):
     p = sub.add_parser('train-nn', help='train the network on images at known poses',
                        description='Train the Hartley network on images with fixed, known poses (cryoDRGN\'s train_nn).')
-    _add_data_args(p)
-    p.add_argument('--poses', required=True, help='cryoDRGN pose .pkl')
-    _add_job_args(p, epochs=20)
+    docs = source_docments('jobs', 'train_nn')
+    _add_data_args(p, docs)
+    p.add_argument('--poses', required=True, help=doc_help(docs, 'poses'))
+    _add_job_args(p, docs, epochs=20)
     add_doc_flags(p, 'jobs', 'train_nn', skip=_BY_HAND, aliases=_CRYODRGN_NAMES)
     p.set_defaults(run=_run_train_nn)
 def _run_train_nn(args):
     from cryodrgn2.jobs import train_nn
     train_nn(args.particles, args.poses, outdir=args.outdir, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
-             load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device, progress=not args.quiet, **_doc_flag_values(args))
+             load=args.load, seed=args.seed, ref=args.ref, force=args.force, device=args.device, progress=not args.quiet, **doc_flag_values(args))
     print(f'done: {args.outdir}/reconstruct.mrc, {args.outdir}/report.html')
 
 # %% ../nbs/90_cli.ipynb #e8ad9c21
@@ -328,12 +135,13 @@ def _add_evaluate(sub):
     p = sub.add_parser('evaluate', help='pose errors (and FSC) of a result against a reference',
                        description='Rotation error after global alignment (and hand), translation error and, with maps, '
                                    'the FSC after aligning the map to the reference.')
-    p.add_argument('--poses', required=True, help='estimated poses (.pkl)')
-    p.add_argument('--ref-poses', required=True, help='reference poses (.pkl), e.g. the truth of a simulation')
-    p.add_argument('--map', help='estimated map (.mrc)')
-    p.add_argument('--ref-map', help='reference map (.mrc)')
-    p.add_argument('-D', '--box', type=_positive_int, help='box size for translations in pixels (default: from the maps)')
-    p.add_argument('--plot', help='write an HTML figure here (rotation errors, FSC)')
+    docs = source_docments('results', 'evaluate')
+    p.add_argument('--poses', required=True, help=doc_help(docs, 'poses'))
+    p.add_argument('--ref-poses', required=True, help=doc_help(docs, 'ref_poses'))
+    p.add_argument('--map', help=doc_help(docs, 'map'))
+    p.add_argument('--ref-map', help=doc_help(docs, 'ref_map'))
+    p.add_argument('-D', '--box', type=positive_int, help=doc_help(docs, 'D'))
+    p.add_argument('--plot', help=doc_help(docs, 'plot'))
     p.set_defaults(run=_run_evaluate)
 def _run_evaluate(args):
     from cryodrgn2.results import evaluate
@@ -346,14 +154,15 @@ def _add_demo(sub):
                        description='The whole method on data it makes itself: simulate images of the built-in phantom (D=64, '
                                    'CTF, shifts, noise), run abinit-homo on them, and print the pose and map errors against the '
                                    'truth. Prints the equivalent commands; leaves OUTDIR/data and OUTDIR/run.')
-    p.add_argument('-o', '--outdir', default='demo', help='output folder (default: %(default)s)')
-    p.add_argument('-n', type=_positive_int, default=2500, help='number of images (default: %(default)s)')
-    p.add_argument('--snr', type=_positive, default=0.1, help='signal variance / noise variance (default: %(default)s)')
-    p.add_argument('--epochs', type=_positive_int, help='training epochs (default: those of abinit-homo)')
-    p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    p.add_argument('--force', action='store_true', help='replace an earlier demo in OUTDIR')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CUDA if available)")
-    _add_bf16_arg(p); _add_quiet_arg(p)
+    docs, homo = source_docments('results', 'demo'), source_docments('jobs', 'abinit_homo')  # the rest goes to abinit_homo
+    p.add_argument('-o', '--outdir', default='demo', help=doc_help(docs, 'outdir', default=True))
+    p.add_argument('-n', type=positive_int, default=2500, help=doc_help(docs, 'n', default=True))
+    p.add_argument('--snr', type=positive, default=0.1, help=doc_help(docs, 'snr', default=True))
+    p.add_argument('--epochs', type=positive_int, help=doc_help(homo, 'epochs') + ' (default: those of abinit-homo)')
+    p.add_argument('--seed', type=int, default=0, help=doc_help(docs, 'seed', default=True))
+    p.add_argument('--force', action='store_true', help=doc_help(docs, 'force'))
+    p.add_argument('--device', help=doc_help(homo, 'device'))
+    _add_bf16_arg(p, homo); _add_quiet_arg(p)
     p.set_defaults(run=_run_demo)
 def _run_demo(args):
     from cryodrgn2.results import demo
@@ -368,13 +177,12 @@ def _add_abinit_het(sub):
                                    'learned together with every image\'s pose (searched at its own z). Writes z.pkl, z.E.pkl, '
                                    'poses.pkl, reconstruct.mrc (the map at the centre of the latents), weights.E.pt, config.yaml, '
                                    'run.log and report.html.')
-    _add_data_args(p); _add_job_args(p, epochs=10); _add_bf16_arg(p)
-    p.add_argument('--zdim', type=_positive_int, default=8, help='latent dimension (default: %(default)s)')
-    p.add_argument('--beta', type=_number(float, 0), help='weight of the KL term (default: 1/zdim)')
-    p.add_argument('--consensus-epochs', type=_count, default=10, help='epochs of a homogeneous ab initio run (OUTDIR/consensus) whose '
-                   'poses start the VAE, which then searches locally; 0: start at random poses and search globally (default: %(default)s)')
-    p.add_argument('--consensus-classes', type=_positive_int, default=1, help='maps of that consensus run (abinit-homo --classes): '
-                   'more than 1 when the data hold unrelated structures (default: %(default)s)')
+    docs = source_docments('jobs', 'abinit_het')
+    _add_data_args(p, docs); _add_job_args(p, docs, epochs=10); _add_bf16_arg(p, docs)
+    p.add_argument('--zdim', type=positive_int, default=8, help=doc_help(docs, 'zdim', default=True))
+    p.add_argument('--beta', type=number(float, 0), help=doc_help(docs, 'beta'))
+    p.add_argument('--consensus-epochs', type=count, default=10, help=doc_help(docs, 'consensus_epochs', default=True))
+    p.add_argument('--consensus-classes', type=positive_int, default=1, help=doc_help(docs, 'consensus_classes', default=True))
     add_doc_flags(p, 'jobs', 'abinit_het', skip=_BY_HAND | {'zdim', 'beta', 'consensus_epochs', 'consensus_classes'},
                   aliases={'batch_size': ['-b'], 'hidden': ['--dec-dim'], 'layers': ['--dec-layers'], 'enc_hidden': ['--enc-dim']})
     p.set_defaults(run=_run_abinit_het)
@@ -383,7 +191,7 @@ def _run_abinit_het(args):
     abinit_het(args.particles, outdir=args.outdir, zdim=args.zdim, epochs=args.epochs, invert=not args.uninvert_data, **_data_kwargs(args),
                load=args.load, seed=args.seed, ref=args.ref, force=args.force, beta=args.beta, device=args.device,
                bf16_search=args.bf16_search, consensus_epochs=args.consensus_epochs,
-               consensus_classes=args.consensus_classes, progress=not args.quiet, **_doc_flag_values(args))
+               consensus_classes=args.consensus_classes, progress=not args.quiet, **doc_flag_values(args))
     print(f'done: {args.outdir}/z.pkl, {args.outdir}/poses.pkl, {args.outdir}/report.html; next: cryodrgn2 analyze {args.outdir}')
 
 # %% ../nbs/90_cli.ipynb #fc33ca45
@@ -392,31 +200,33 @@ def _add_analyze(sub):
                        description='Writes OUTDIR/analyze.E/: maps along the first principal components of the latents '
                                    '(pcJ/vol_*.mrc), maps at k-means cluster centres (kmeansK/vol_*.mrc, labels.pkl), '
                                    'a UMAP embedding when umap-learn is installed, and summary.html.')
-    p.add_argument('outdir', help='output folder of `cryodrgn2 abinit-het`')
-    p.add_argument('--epoch', type=_count, help='epoch to analyse (default: the latest checkpoint)')
-    p.add_argument('--pc', type=_positive_int, default=2, help='principal components to traverse (default: %(default)s)')
-    p.add_argument('--ksample', type=_positive_int, default=10, help='k-means clusters (default: %(default)s)')
-    p.add_argument('--n-points', type=_positive_int, default=10, help='maps along each principal component (default: %(default)s)')
-    p.add_argument('--color', help='.pkl of one value per image to colour the scatter plots by (e.g. coords.pkl of a simulation)')
+    docs = source_docments('results', 'analyze')
+    p.add_argument('outdir', help=doc_help(docs, 'outdir'))
+    p.add_argument('--epoch', type=count, help=doc_help(docs, 'epoch'))
+    p.add_argument('--pc', type=positive_int, default=2, help=doc_help(docs, 'pc', default=True))
+    p.add_argument('--ksample', type=positive_int, default=10, help=doc_help(docs, 'ksample', default=True))
+    p.add_argument('--n-points', type=positive_int, default=10, help=doc_help(docs, 'n_points', default=True))
+    p.add_argument('--color', help=doc_help(docs, 'color'))
     p.add_argument('--no-umap', action='store_true', help='skip the UMAP embedding')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     add_doc_flags(p, 'results', 'analyze', skip={'outdir', 'epoch', 'pc', 'ksample', 'n_points', 'color', 'use_umap', 'device'})
     p.set_defaults(run=_run_analyze)
 def _run_analyze(args):
     from cryodrgn2.results import analyze
     summary = analyze(args.outdir, pc=args.pc, ksample=args.ksample, epoch=args.epoch, n_points=args.n_points, color=args.color,
-                      use_umap=not args.no_umap, device=args.device, **_doc_flag_values(args))
+                      use_umap=not args.no_umap, device=args.device, **doc_flag_values(args))
     print(f'wrote {summary.parent}: open {summary} in a browser')
 
 # %% ../nbs/90_cli.ipynb #3655f988
 def _add_eval_vol(sub):
     p = sub.add_parser('eval-vol', help='the map of an abinit-het run at given latent coordinates',
                        description='Evaluate the decoder of an abinit-het run at latent coordinates Z and write the map.')
-    p.add_argument('outdir', help='output folder of `cryodrgn2 abinit-het`')
-    p.add_argument('--z', type=float, nargs='+', required=True, help='latent coordinates (zdim numbers)')
-    p.add_argument('-o', '--out', required=True, help='output map (.mrc)')
-    p.add_argument('--epoch', type=_count, help='epoch (default: the latest checkpoint)')
-    p.add_argument('--device', help="'cpu', 'cuda', ... (default: CPU)")
+    docs = source_docments('results', 'eval_vol')
+    p.add_argument('outdir', help=doc_help(docs, 'outdir'))
+    p.add_argument('--z', type=float, nargs='+', required=True, help=doc_help(docs, 'z'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('--epoch', type=count, help=doc_help(docs, 'epoch'))
+    p.add_argument('--device', help=doc_help(docs, 'device'))
     p.set_defaults(run=_run_eval_vol)
 def _run_eval_vol(args):
     from cryodrgn2.results import eval_vol
@@ -424,7 +234,7 @@ def _run_eval_vol(args):
     print(f'wrote {args.out}')
 
 # %% ../nbs/90_cli.ipynb #0ba2b247
-_COMMANDS = [_add_demo, _add_simulate, _add_show, _add_downsample, _add_parse_ctf, _add_parse_pose, _add_write_star, _add_align,
+_COMMANDS = [_add_demo, *DATA_COMMANDS, _add_align,
              _add_abinit_homo, _add_train_nn, _add_evaluate, _add_abinit_het, _add_analyze, _add_eval_vol]
 
 def build_parser()->argparse.ArgumentParser:

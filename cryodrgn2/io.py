@@ -16,6 +16,7 @@ import pandas as pd
 import starfile
 import torch
 from torch import Tensor
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['DataError', 'check_counts', 'atomic_path', 'load_pickle', 'dump_pickle', 'MrcLayout', 'mrc_layout', 'read_mrc',
@@ -235,97 +236,123 @@ class ParticleSource:
         self._open, self._memory = {}, None
         if not lazy: self.load()
 
-    def _box_size(self)->int:
-        for layout in self.stacks: _check_square(layout)
-        sizes = sorted({layout.shape[-1] for layout in self.stacks})
-        if len(sizes) > 1: raise DataError(self.source, f"stacks have different image sizes {sizes}")
-        return sizes[0]
-
-    def _check_image_ids(self):
-        counts = np.array([layout.shape[0] for layout in self.stacks])[self.stack_ids]
-        bad = np.flatnonzero((self.image_ids < 0) | (self.image_ids >= counts))
-        if len(bad):
-            i = bad[0]
-            raise DataError(self.source, f"refers to image {self.image_ids[i] + 1}@{self.stacks[self.stack_ids[i]].path.name} "
-                                         f"but that stack holds {counts[i]} images")
-
-    def subset(self, ind)->ParticleSource:
-        "The images `ind` (0-based, into this source) as a new source; `selection` maps them back to the file's indices."
-        ind = np.asarray(ind, np.int64)
-        whole = ind if self.selection is None else self.selection[ind]
-        pixel_size = self.pixel_size if self.pixel_sizes is None else self.pixel_sizes[ind]
-        return ParticleSource(self.source, self.stacks, self.stack_ids[ind], self.image_ids[ind], pixel_size, self.invert,
-                              max_open=self.max_open, selection=whole)
-
-    def check_one_pixel_size(self):
-        "DataError when the images' optics groups have different pixel sizes (one model, one stack written: one sampling)."
-        if self.pixel_size is None and self.pixel_sizes is not None:
-            raise DataError(self.source, f"optics groups have different pixel sizes ({', '.join(f'{p:g}' for p in np.unique(self.pixel_sizes))} A): "
-                                         "select one group with --ind, or downsample each group to a common pixel size")
-
-    def load(self)->ParticleSource:
-        "Read every image into memory now (later reads come from memory); returns self."
-        if self._memory is None: self._memory = self._read(np.arange(len(self)))
-        return self
-
     def __len__(self): return len(self.stack_ids)
     def __repr__(self):
         return (f"ParticleSource({len(self)} images of {self.D}x{self.D} in {len(self.stacks)} stack(s) from {self.source.name}"
                 f"{'' if self.selection is None else ' (a selection)'}, "
                 f"pixel_size={self.pixel_size}, invert={self.invert})")
 
-    def _stack_file(self, s:int):
-        "Stack s opened for reading (on first use; the oldest file is closed beyond `max_open`)."
-        if s not in self._open:
-            if len(self._open) >= self.max_open: self._open.pop(next(iter(self._open))).close()
-            self._open[s] = open(self.stacks[s].path, 'rb', buffering=0)
-        return self._open[s]
 
-    def _read_stack(self, s:int, image_ids:np.ndarray)->np.ndarray: # (B,D,D) in the file's dtype
-        "Images `image_ids` of stack s, one read per run of consecutive indices."
-        layout, f = self.stacks[s], self._stack_file(s)
-        order = np.argsort(image_ids, kind='stable')
-        ids, out = image_ids[order], np.empty((len(image_ids), self.D, self.D), layout.dtype)
-        starts = np.r_[0, np.flatnonzero(np.diff(ids) != 1) + 1]
-        for a, b in zip(starts, np.r_[starts[1:], len(ids)]):
-            f.seek(layout.offset + int(ids[a]) * out[0].nbytes)
-            if _read_into(f, memoryview(out[a:b]).cast('B')) != out[a:b].nbytes:
-                raise DataError(layout.path, f"could not read images {ids[a] + 1}..{ids[b - 1] + 1}: the file is shorter than its header says")
-        result = np.empty_like(out)
-        result[order] = out
-        return result
+# %% ../nbs/02_io.ipynb #b4d90e6e
+@patch
+def _box_size(self:ParticleSource)->int:
+    for layout in self.stacks: _check_square(layout)
+    sizes = sorted({layout.shape[-1] for layout in self.stacks})
+    if len(sizes) > 1: raise DataError(self.source, f"stacks have different image sizes {sizes}")
+    return sizes[0]
 
-    def _read(self, idx:np.ndarray)->np.ndarray:
-        "Images idx (B,) from their stacks, (B,D,D) float32, checked for NaN/inf."
-        out = np.empty((len(idx), self.D, self.D), np.float32)
-        stack_ids, image_ids = self.stack_ids[idx], self.image_ids[idx]
-        for s in np.unique(stack_ids):
-            rows = np.flatnonzero(stack_ids == s)
-            out[rows] = self._read_stack(s, image_ids[rows])
-        finite = np.isfinite(out.sum(axis=(1, 2), dtype=np.float64))  # a NaN/inf pixel makes its image's sum non-finite
-        if not finite.all():
-            i = np.flatnonzero(~finite)[0]
-            raise DataError(self.stacks[stack_ids[i]].path, f"non-finite pixels (NaN or inf) in image {image_ids[i] + 1} (1-based)")
-        return out
+@patch
+def _check_image_ids(self:ParticleSource):
+    counts = np.array([layout.shape[0] for layout in self.stacks])[self.stack_ids]
+    bad = np.flatnonzero((self.image_ids < 0) | (self.image_ids >= counts))
+    if len(bad):
+        i = bad[0]
+        raise DataError(self.source, f"refers to image {self.image_ids[i] + 1}@{self.stacks[self.stack_ids[i]].path.name} "
+                                     f"but that stack holds {counts[i]} images")
 
-    def images(self, indices)->Tensor: # (B,D,D) float32
-        "The images at `indices` (ints, a tensor or an array), read from disk unless loaded with lazy=False."
-        idx = np.asarray(indices.cpu() if torch.is_tensor(indices) else indices, dtype=np.int64).reshape(-1)
-        if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)): raise IndexError(f"index out of range for {len(self)} images")
-        idx = idx % max(len(self), 1)
-        imgs = torch.from_numpy(self._memory[idx] if self._memory is not None else self._read(idx))
-        return imgs.neg_() if self.invert else imgs
 
-    def __getstate__(self): return {**self.__dict__, '_open': {}}  # pickled to DataLoader workers: they open their own
-    def close(self):
-        "Close the open stack files (they are reopened when needed)."
-        while getattr(self, '_open', None): self._open.popitem()[1].close()
-    def __del__(self): self.close()
+# %% ../nbs/02_io.ipynb #0838fe97
+@patch
+def _stack_file(self:ParticleSource, s:int):
+    "Stack s opened for reading (on first use; the oldest file is closed beyond `max_open`)."
+    if s not in self._open:
+        if len(self._open) >= self.max_open: self._open.pop(next(iter(self._open))).close()
+        self._open[s] = open(self.stacks[s].path, 'rb', buffering=0)
+    return self._open[s]
 
-    def __getitem__(self, item)->Tensor:
-        if isinstance(item, (int, np.integer)): return self.images([item])[0]
-        if isinstance(item, slice): return self.images(np.arange(len(self))[item])
-        return self.images(item)
+@patch
+def _read_stack(self:ParticleSource, s:int, image_ids:np.ndarray)->np.ndarray: # (B,D,D) in the file's dtype
+    "Images `image_ids` of stack s, one read per run of consecutive indices."
+    layout, f = self.stacks[s], self._stack_file(s)
+    order = np.argsort(image_ids, kind='stable')
+    ids, out = image_ids[order], np.empty((len(image_ids), self.D, self.D), layout.dtype)
+    starts = np.r_[0, np.flatnonzero(np.diff(ids) != 1) + 1]
+    for a, b in zip(starts, np.r_[starts[1:], len(ids)]):
+        f.seek(layout.offset + int(ids[a]) * out[0].nbytes)
+        if _read_into(f, memoryview(out[a:b]).cast('B')) != out[a:b].nbytes:
+            raise DataError(layout.path, f"could not read images {ids[a] + 1}..{ids[b - 1] + 1}: the file is shorter than its header says")
+    result = np.empty_like(out)
+    result[order] = out
+    return result
+
+
+# %% ../nbs/02_io.ipynb #ac9502dc
+@patch
+def _read(self:ParticleSource, idx:np.ndarray)->np.ndarray:
+    "Images idx (B,) from their stacks, (B,D,D) float32, checked for NaN/inf."
+    out = np.empty((len(idx), self.D, self.D), np.float32)
+    stack_ids, image_ids = self.stack_ids[idx], self.image_ids[idx]
+    for s in np.unique(stack_ids):
+        rows = np.flatnonzero(stack_ids == s)
+        out[rows] = self._read_stack(s, image_ids[rows])
+    finite = np.isfinite(out.sum(axis=(1, 2), dtype=np.float64))  # a NaN/inf pixel makes its image's sum non-finite
+    if not finite.all():
+        i = np.flatnonzero(~finite)[0]
+        raise DataError(self.stacks[stack_ids[i]].path, f"non-finite pixels (NaN or inf) in image {image_ids[i] + 1} (1-based)")
+    return out
+
+@patch
+def images(self:ParticleSource, indices)->Tensor: # (B,D,D) float32
+    "The images at `indices` (ints, a tensor or an array), read from disk unless loaded with lazy=False."
+    idx = np.asarray(indices.cpu() if torch.is_tensor(indices) else indices, dtype=np.int64).reshape(-1)
+    if len(idx) and (idx.min() < -len(self) or idx.max() >= len(self)): raise IndexError(f"index out of range for {len(self)} images")
+    idx = idx % max(len(self), 1)
+    imgs = torch.from_numpy(self._memory[idx] if self._memory is not None else self._read(idx))
+    return imgs.neg_() if self.invert else imgs
+
+@patch
+def load(self:ParticleSource)->ParticleSource:
+    "Read every image into memory now (later reads come from memory); returns self."
+    if self._memory is None: self._memory = self._read(np.arange(len(self)))
+    return self
+
+@patch
+def __getitem__(self:ParticleSource, item)->Tensor:
+    if isinstance(item, (int, np.integer)): return self.images([item])[0]
+    if isinstance(item, slice): return self.images(np.arange(len(self))[item])
+    return self.images(item)
+
+
+# %% ../nbs/02_io.ipynb #5474fc84
+@patch
+def subset(self:ParticleSource, ind)->ParticleSource:
+    "The images `ind` (0-based, into this source) as a new source; `selection` maps them back to the file's indices."
+    ind = np.asarray(ind, np.int64)
+    whole = ind if self.selection is None else self.selection[ind]
+    pixel_size = self.pixel_size if self.pixel_sizes is None else self.pixel_sizes[ind]
+    return ParticleSource(self.source, self.stacks, self.stack_ids[ind], self.image_ids[ind], pixel_size, self.invert,
+                          max_open=self.max_open, selection=whole)
+
+@patch
+def check_one_pixel_size(self:ParticleSource):
+    "DataError when the images' optics groups have different pixel sizes (one model, one stack written: one sampling)."
+    if self.pixel_size is None and self.pixel_sizes is not None:
+        raise DataError(self.source, f"optics groups have different pixel sizes ({', '.join(f'{p:g}' for p in np.unique(self.pixel_sizes))} A): "
+                                     "select one group with --ind, or downsample each group to a common pixel size")
+
+
+# %% ../nbs/02_io.ipynb #1036dca4
+@patch
+def __getstate__(self:ParticleSource): return {**self.__dict__, '_open': {}}  # pickled to DataLoader workers: they open their own
+
+@patch
+def close(self:ParticleSource):
+    "Close the open stack files (they are reopened when needed)."
+    while getattr(self, '_open', None): self._open.popitem()[1].close()
+
+@patch
+def __del__(self:ParticleSource): self.close()
+
 
 # %% ../nbs/02_io.ipynb #0a2665ae
 def _stack_paths(source:Path, names:np.ndarray, datadir=None)->list[Path]:

@@ -10,6 +10,7 @@ from typing import Iterable
 import numpy as np
 import torch
 import yaml
+from fastcore.basics import patch
 from .io import DataError
 from .train import Callback, append_log, latest_checkpoint
 
@@ -248,82 +249,97 @@ class RunFolder:
         self.lock, self.stop, self.aside, self.old, self.notes, self.begun = RunLock(outdir), GracefulStop(), None, [], [], False
         self.created = not self.outdir.exists()
 
-    def __enter__(self):
-        self.stop.__enter__()
-        if not self.main: return self
-        try:
-            check_output_folder(self.outdir); self.lock.acquire()
-            if self.lock.note: self.notes.append(self.lock.note)
-            self.notes += [f"{p} holds a run replaced by a job that did not finish: move its files back, or delete it" for p in self.outdir.glob(ASIDE_PREFIX + '*')]
-            self.old = [] if self.resume else run_files(self.outdir)
-            if self.old and not self.force:
-                raise DataError(self.outdir, f"already holds a run ({self.old[0].name}); resume it with --load latest, or replace it with --force")
-            for given in self.inputs:
-                hit = next((p for p in self.old if _inside(Path(given), p)), None)
-                if hit is not None: raise DataError(given, f"is an input but belongs to the run in {self.outdir} that --force would replace ({hit.name}); copy it elsewhere first")
-        except BaseException: self.__exit__(None, None, None); raise
-        return self
-
-    def checkpoint(self, load, # None, 'latest' (the latest weights.<epoch>.pt in the folder) or a checkpoint file
-                   epochs:int, # total epochs asked for
-                  )->Path|None: # the checkpoint to resume from (None: start afresh)
-        "Before reading the data: the checkpoint to resume from exists and holds no more epochs than asked for."
-        if load is None: return None
-        path = latest_checkpoint(self.outdir) if load == 'latest' else Path(load)
-        if path is None: raise DataError(self.outdir, "no checkpoint weights.<epoch>.pt to resume from; run without --load to start")
-        if not path.is_file(): raise DataError(path, 'checkpoint not found')
-        done = epochs_done(path)
-        if epochs < done: raise DataError(path, f"holds {done} epochs; -n {epochs} is fewer: -n is the total, give more than {done} to continue")
-        return path
-
-    def check_same_data(self, fingerprint:dict):
-        "A resumed run (or a reused one) must have been run on the same data: DataError naming what differs."
-        config = self.outdir / 'config.yaml'
-        old = (yaml.safe_load(config.read_text()) or {}).get('fingerprint') if config.is_file() else None
-        if old is None: self.notes.append('the run in this folder records no data fingerprint: not checked'); return
-        diffs = fingerprint_differences(old, fingerprint)
-        if diffs: raise DataError(self.outdir, f"holds a run on other data ({'; '.join(diffs)}); give the same data, or another output folder")
-
-    def begin(self, config:dict, # the job's settings, written to config.yaml (with the fingerprint)
-              device, # shown in the log header
-             ):
-        "The inputs are read and valid: set the previous run aside, write config.yaml and the log's header."
-        if not self.main: return
-        self.set_aside()
-        (self.outdir / 'config.yaml').write_text(yaml.safe_dump(plain_config(config), sort_keys=False))
-        for line in (*run_header(device), *self.notes): self.log(line)
-        self.begun = True
-
     def log(self, line:str): # appended to OUTDIR/run.log with the time
         if self.main: append_log(self.outdir / 'run.log', line)
 
-    def set_aside(self):
-        "Move the previous run's files into OUTDIR/.previous-run.<time>/ (call once the inputs are read and valid)."
-        if not self.main or not self.old: return
-        self.aside = self.outdir / f"{ASIDE_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        self.aside.mkdir()
-        for p in self.old: os.replace(p, self.aside / p.name)
-        self.log(f"replacing the previous run: its {len(self.old)} files are kept in {self.aside.name}/ until this run saves a checkpoint")
 
-    def commit(self):
-        "The new run has a checkpoint: delete the previous one."
-        if self.aside is None: return
-        shutil.rmtree(self.aside, ignore_errors=True); self.aside = None
-        self.log("previous run deleted (this run saved its first checkpoint)")
+# %% ../nbs/16_runs.ipynb #7bb94384
+@patch
+def __enter__(self:RunFolder):
+    self.stop.__enter__()
+    if not self.main: return self
+    try:
+        check_output_folder(self.outdir); self.lock.acquire()
+        if self.lock.note: self.notes.append(self.lock.note)
+        self.notes += [f"{p} holds a run replaced by a job that did not finish: move its files back, or delete it" for p in self.outdir.glob(ASIDE_PREFIX + '*')]
+        self.old = [] if self.resume else run_files(self.outdir)
+        if self.old and not self.force:
+            raise DataError(self.outdir, f"already holds a run ({self.old[0].name}); resume it with --load latest, or replace it with --force")
+        for given in self.inputs:
+            hit = next((p for p in self.old if _inside(Path(given), p)), None)
+            if hit is not None: raise DataError(given, f"is an input but belongs to the run in {self.outdir} that --force would replace ({hit.name}); copy it elsewhere first")
+    except BaseException: self.__exit__(None, None, None); raise
+    return self
 
-    def _restore(self):
-        "Put the previous run back, removing what the failed new run wrote."
-        for p in run_files(self.outdir): shutil.rmtree(p) if p.is_dir() else p.unlink()
-        for p in self.aside.iterdir(): os.replace(p, self.outdir / p.name)
-        self.aside.rmdir(); self.aside = None
+@patch
+def __exit__(self:RunFolder, exc_type, exc, tb):
+    try:
+        if self.main and self.aside is not None and exc_type is not None:
+            self._restore()
+            print(f"{self.outdir}: the previous run was put back (this run failed before its first checkpoint)", file=sys.stderr)
+        elif self.main and exc_type is not None and self.begun: self.log(f"stopped: {exc or exc_type.__name__}")
+    finally:
+        self.stop.__exit__(); self.lock.release()
+        if self.main and self.created and not self.begun and self.outdir.is_dir() and not any(self.outdir.iterdir()): self.outdir.rmdir()
+    return False
 
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            if self.main and self.aside is not None and exc_type is not None:
-                self._restore()
-                print(f"{self.outdir}: the previous run was put back (this run failed before its first checkpoint)", file=sys.stderr)
-            elif self.main and exc_type is not None and self.begun: self.log(f"stopped: {exc or exc_type.__name__}")
-        finally:
-            self.stop.__exit__(); self.lock.release()
-            if self.main and self.created and not self.begun and self.outdir.is_dir() and not any(self.outdir.iterdir()): self.outdir.rmdir()
-        return False
+
+# %% ../nbs/16_runs.ipynb #8e4c0650
+@patch
+def begin(self:RunFolder, config:dict, # the job's settings, written to config.yaml (with the fingerprint)
+          device, # shown in the log header
+         ):
+    "The inputs are read and valid: set the previous run aside, write config.yaml and the log's header."
+    if not self.main: return
+    self.set_aside()
+    (self.outdir / 'config.yaml').write_text(yaml.safe_dump(plain_config(config), sort_keys=False))
+    for line in (*run_header(device), *self.notes): self.log(line)
+    self.begun = True
+
+@patch
+def set_aside(self:RunFolder):
+    "Move the previous run's files into OUTDIR/.previous-run.<time>/ (call once the inputs are read and valid)."
+    if not self.main or not self.old: return
+    self.aside = self.outdir / f"{ASIDE_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    self.aside.mkdir()
+    for p in self.old: os.replace(p, self.aside / p.name)
+    self.log(f"replacing the previous run: its {len(self.old)} files are kept in {self.aside.name}/ until this run saves a checkpoint")
+
+@patch
+def commit(self:RunFolder):
+    "The new run has a checkpoint: delete the previous one."
+    if self.aside is None: return
+    shutil.rmtree(self.aside, ignore_errors=True); self.aside = None
+    self.log("previous run deleted (this run saved its first checkpoint)")
+
+@patch
+def _restore(self:RunFolder):
+    "Put the previous run back, removing what the failed new run wrote."
+    for p in run_files(self.outdir): shutil.rmtree(p) if p.is_dir() else p.unlink()
+    for p in self.aside.iterdir(): os.replace(p, self.outdir / p.name)
+    self.aside.rmdir(); self.aside = None
+
+
+# %% ../nbs/16_runs.ipynb #2d34f2e3
+@patch
+def checkpoint(self:RunFolder, load, # None, 'latest' (the latest weights.<epoch>.pt in the folder) or a checkpoint file
+               epochs:int, # total epochs asked for
+              )->Path|None: # the checkpoint to resume from (None: start afresh)
+    "Before reading the data: the checkpoint to resume from exists and holds no more epochs than asked for."
+    if load is None: return None
+    path = latest_checkpoint(self.outdir) if load == 'latest' else Path(load)
+    if path is None: raise DataError(self.outdir, "no checkpoint weights.<epoch>.pt to resume from; run without --load to start")
+    if not path.is_file(): raise DataError(path, 'checkpoint not found')
+    done = epochs_done(path)
+    if epochs < done: raise DataError(path, f"holds {done} epochs; -n {epochs} is fewer: -n is the total, give more than {done} to continue")
+    return path
+
+@patch
+def check_same_data(self:RunFolder, fingerprint:dict):
+    "A resumed run (or a reused one) must have been run on the same data: DataError naming what differs."
+    config = self.outdir / 'config.yaml'
+    old = (yaml.safe_load(config.read_text()) or {}).get('fingerprint') if config.is_file() else None
+    if old is None: self.notes.append('the run in this folder records no data fingerprint: not checked'); return
+    diffs = fingerprint_differences(old, fingerprint)
+    if diffs: raise DataError(self.outdir, f"holds a run on other data ({'; '.join(diffs)}); give the same data, or another output folder")
+

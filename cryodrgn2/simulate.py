@@ -105,8 +105,15 @@ def random_ctf_params(n:int, D:int, pixel_size:float, defocus_range:tuple=(10000
                         const(voltage_kv), const(cs_mm), const(amp_contrast), const(0)], -1)
 
 # %% ../nbs/07_simulate.ipynb #95e7316d
-def plan_simulation(n:int, D:int, pixel_size:float=1.0, max_shift_px:float=3.0, ctf:bool=True,
-                    defocus_range:tuple=(10000., 30000.), n_states:int=1, seed:int=0)->SimulationPlan:
+def plan_simulation(n:int, # images
+                    D:int, # box size
+                    pixel_size:float=1.0, # A per pixel
+                    max_shift_px:float=3.0, # shifts uniform in +-this many pixels
+                    ctf:bool=True, # draw a CTF for every image
+                    defocus_range:tuple=(10000., 30000.), # defocus range in Angstrom (min, max)
+                    n_states:int=1, # states (maps) the images are drawn from, uniformly
+                    seed:int=0, # seeds the poses, shifts, CTF and states
+                   )->SimulationPlan:
     "Draw every image's ground truth from one seed."
     gen = torch.Generator().manual_seed(seed)
     rots = random_rotations(n, gen)
@@ -197,15 +204,24 @@ def _write_stacks(outdir:Path, layout:list[StackFile], lattices:Sequence[Tensor]
     return signal_var
 
 # %% ../nbs/07_simulate.ipynb #55592926
-def write_dataset(outdir:str|Path, volumes:Tensor|Sequence[Tensor], n:int, snr:float|None=0.1,
-                  pixel_size:float=1.0, invert:bool=True, seed:int=0, batch_size:int=1000,
+def write_dataset(outdir:str|Path, # output folder
+                  volumes:Tensor|Sequence[Tensor], # (D,D,D) map, or one per state
+                  n:int, # number of images
+                  snr:float|None=0.1, # signal variance / noise variance; None: noiseless
+                  pixel_size:float=1.0, # A per pixel
+                  invert:bool=True, # write contrast-inverted images, like extracted particles
+                  seed:int=0, # random seed
+                  batch_size:int=1000, # images formed at a time
                   state_coords:Sequence[float]|None=None, # per state, a ground-truth coordinate (e.g. the motion u)
                   relion_project:bool=False, # lay out a RELION project: stacks under Extract/job002/Micrographs/, star in Extract/job002/
                   stack_size:int=100, # with relion_project: images per stack file at most
                   optics_amp_contrast:Sequence[float]|None=None, # with relion_project: amplitude contrast of each optics group; None: one group
                   offset:float=0.0, # added to every written pixel value (after `scale`), e.g. 5000 for detector-like counts
                   scale:float=1.0, # multiplies every written pixel value, e.g. 300
-                  force:bool=False, progress:bool=True, **plan_kwargs)->SimulationPlan:
+                  force:bool=False, # overwrite a dataset already in outdir
+                  progress:bool=True, # progress bars
+                  **plan_kwargs, # for `plan_simulation`: max_shift_px, ctf, defocus_range
+                 )->SimulationPlan:
     "Simulate a particle stack and write it with its poses, CTF and a RELION star file (flat, or as a RELION project)."
     from cryodrgn2.io import write_mrc
     from cryodrgn2.tables import write_poses, write_ctf, write_relion_star

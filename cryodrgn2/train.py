@@ -23,7 +23,7 @@ from .data import Particles, NormalisedImages
 from .io import DataError, write_mrc, atomic_path
 from .tables import write_poses
 from .metrics import rotation_angle
-from .models import HartleyMLP, to_volume
+from .models import to_volume
 from .pose import search, search_config, SearchConfig, SearchResult
 from .viz import training_figure
 
@@ -33,8 +33,7 @@ __all__ = ['ORDER_STREAM', 'WEIGHTS_STREAM', 'POSES_STREAM', 'OTHER_STREAM', 'sl
            'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
            'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback', 'TrainingDiverged',
            'NanGuardCallback', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback', 'format_record',
-           'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback', 'last_layer_grad_norm',
-           'active_units', 'RandomPosesCallback']
+           'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback']
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
@@ -324,10 +323,6 @@ class NanGuardCallback(Callback):
                                + (f"last good checkpoint: {last}" if last else "no checkpoint written yet")
                                + "; try a lower learning rate")
 
-# %% ../nbs/12_train.ipynb #73566e83
-#| export
-
-
 # %% ../nbs/12_train.ipynb #6910b410
 class PoseSearchCallback(Callback):
     "Search the poses of each chunk of images against the current model, just before training on it, in search epochs; subclasses change how (`find`)."
@@ -474,24 +469,3 @@ class SnapshotCallback(Callback):
         if (e + 1) % self.every and e != learn.n_epochs - 1: return
         write_mrc(self.outdir / f'reconstruct.{e}.mrc', learn.volume(), learn.data.pixel_size)
         if self.poses: write_poses(self.outdir / f'poses.{e}.pkl', learn.rots, learn.shift_px, learn.data.D)
-
-# %% ../nbs/12_train.ipynb #fb7fc88a
-def last_layer_grad_norm(model:nn.Module, # a coordinate network
-                         coords:Tensor, # (M,3) frequencies (cycles/pixel)
-                        )->Tensor: # (M,) |dV(k)/dW| for the last linear layer W
-    "Norm of the gradient of the model's output at each coordinate with respect to its last layer's weights."
-    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    return torch.stack([torch.autograd.grad(model(k[None]).sum(), last.weight)[0].norm() for k in coords])
-
-# %% ../nbs/12_train.ipynb #3106434b
-def active_units(model:HartleyMLP, # a coordinate network (without latent)
-                 coords:Tensor, # (M,3) frequencies (cycles/pixel)
-                )->Tensor: # (M,) fraction of the last hidden layer's units that are non-zero at each coordinate
-    "Share of the last hidden layer's ReLU units that are active at each coordinate (zero: nothing can be learnt there)."
-    with torch.no_grad(): return (model.net[:-1](model.encoding(coords)) > 0).float().mean(-1)
-
-class RandomPosesCallback(Callback):
-    "New uniformly random poses for every image at each epoch: the moving objective of joint training, as an experiment."
-    def __init__(self, seed:int=0): self.seed = seed
-    def before_epoch(self, learn):
-        learn.rots = random_rotations(len(learn.rots), torch.Generator().manual_seed(stream_seed(self.seed, learn.epoch, OTHER_STREAM)))

@@ -268,6 +268,8 @@ def dataset_figures(folder, # a dataset folder (particles.mrcs or particles.star
     return figures
 
 # %% ../nbs/04_viz.ipynb #51969e1f
-def dataset_report(folder, out=None)->Path: # the report (default FOLDER/dataset.html)
+def dataset_report(folder, # dataset folder, e.g. the output of `cryodrgn2 simulate`
+                   out=None, # output .html (default: FOLDER/dataset.html)
+                  )->Path: # the report
     "Write an HTML report of a dataset folder."
     return write_html(out or Path(folder) / 'dataset.html', dataset_figures(folder), title=f'Dataset {Path(folder).resolve().name}')

@@ -186,9 +186,9 @@ def test_absent_device_is_one_line(dataset, tmp_path):
 
 
 def test_unexpected_error_shows_its_traceback(monkeypatch, capsys, tmp_path):
-    from cryodrgn2 import cli
+    from cryodrgn2 import cli, cli_data
     def boom(args): raise RuntimeError('a bug')
-    monkeypatch.setattr(cli, '_run_show', boom)
+    monkeypatch.setattr(cli_data, '_run_show', boom)
     assert cli.main(['show', str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert 'Traceback' in err and 'RuntimeError: a bug' in err
@@ -196,10 +196,10 @@ def test_unexpected_error_shows_its_traceback(monkeypatch, capsys, tmp_path):
 
 
 def test_diverged_training_is_one_line_with_what_to_try(monkeypatch, capsys, tmp_path):
-    from cryodrgn2 import cli
+    from cryodrgn2 import cli, cli_data
     from cryodrgn2.train import TrainingDiverged
     def diverge(args): raise TrainingDiverged('loss diverged (nan, previous epoch 2.1) at epoch 1, batch 3; last good checkpoint: run/weights.0.pt')
-    monkeypatch.setattr(cli, '_run_show', diverge)
+    monkeypatch.setattr(cli_data, '_run_show', diverge)
     assert cli.main(['show', str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('cryodrgn2 show: error: loss diverged (nan') and 'Check the images' in err[0], err

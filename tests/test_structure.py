@@ -5,7 +5,8 @@
   no lazy import of a later module.
 - No module is over 500 lines (the generated `_modidx.py` aside), and none imports a private name of another.
 - Each job's command line sets every parameter of the job function (a flag generated from its docment, or one written
-  by hand), and `cryodrgn2 <command> --help` prints the docment of every generated flag.
+  by hand), and `cryodrgn2 <command> --help` prints the docment of every flag, generated or written by hand, that
+  passes its value on as it is.
 """
 import ast, inspect, re
 from pathlib import Path
@@ -72,7 +73,7 @@ def _subparser(command):
 @pytest.mark.parametrize('command,module,name,by_hand,left_out', JOBS, ids=[j[0] for j in JOBS])
 def test_every_job_parameter_is_a_flag(command, module, name, by_hand, left_out):
     import importlib
-    from cryodrgn2.cli import source_docments
+    from cryodrgn2.cli_flags import source_docments
     fn = getattr(importlib.import_module(f'cryodrgn2.{module}'), name)
     p = _subparser(command)
     dests = {a.dest for a in p._actions} | {a.dest.replace('-', '_') for a in p._actions}
@@ -90,6 +91,46 @@ def test_every_job_parameter_is_a_flag(command, module, name, by_hand, left_out)
     docs = source_docments(module, name)
     for param in generated:
         assert ' '.join(docs[param]['doc'].split()) in help_text, f'{command} --help lacks the docment of {param}'
+
+
+DATA_ARGS_OWN = {'uninvert_data', 'no_ctf', 'window', 'quiet'}  # --uninvert-data is invert=False, --window 0 is window=None, ...
+HELP = [  # command, the functions its flags set, flag dest -> parameter (or (module, function, parameter)), flags with help of their own
+    ('simulate', [('simulate', 'simulation_maps'), ('simulate', 'write_dataset'), ('simulate', 'plan_simulation')],
+     {'seed': ('simulate', 'write_dataset', 'seed'), 'max_shift': 'max_shift_px', 'defocus': 'defocus_range'}, {'snr', 'no_ctf', 'physical_sign'}),
+    ('show', [('viz', 'dataset_report')], {}, set()),
+    ('downsample', [('preprocess', 'downsample')], {'input': 'input_file', 'is_vol': 'is_volume'}, {'max_memory'}),
+    ('parse-ctf', [('preprocess', 'parse_ctf')], {'input': 'input_file'}, set()),
+    ('parse-pose', [('preprocess', 'parse_pose')], {'input': 'input_file'}, {'abinit'}),
+    ('write-star', [('preprocess', 'export_star')], {}, set()),
+    ('align', [('pose', 'align')], {}, DATA_ARGS_OWN),
+    ('abinit-homo', [('jobs', 'abinit_homo')], {}, DATA_ARGS_OWN),
+    ('train-nn', [('jobs', 'train_nn')], {}, DATA_ARGS_OWN),
+    ('abinit-het', [('jobs', 'abinit_het')], {}, DATA_ARGS_OWN),
+    ('evaluate', [('results', 'evaluate')], {'box': 'D'}, set()),
+    ('demo', [('results', 'demo'), ('jobs', 'abinit_homo')], {}, {'quiet'}),
+    ('analyze', [('results', 'analyze')], {}, {'no_umap'}),
+    ('eval-vol', [('results', 'eval_vol')], {}, set()),
+]
+
+
+@pytest.mark.parametrize('command,functions,renamed,own', HELP, ids=[h[0] for h in HELP])
+def test_every_flag_prints_its_docment(command, functions, renamed, own):
+    """`cryodrgn2 <command> --help` gives every flag, generated or written by hand, the docment of the parameter it sets;
+    only flags that do not pass their value on as it is (listed in `own`) have help of their own."""
+    from cryodrgn2.cli_flags import source_docments
+    p = _subparser(command)
+    help_text = ' '.join(p.format_help().split())
+    docs = [source_docments(m, f) for m, f in functions]
+    wrong, unlisted = [], []
+    for action in p._actions:
+        if action.dest == 'help' or action.dest in own: continue
+        target = renamed.get(action.dest, action.dest)
+        if isinstance(target, tuple): doc = source_docments(*target[:2])[target[2]]['doc']
+        else: doc = next((d[target]['doc'] for d in docs if d.get(target, {}).get('doc')), None)
+        if doc is None: unlisted.append(action.dest)
+        elif ' '.join(doc.split()) not in help_text: wrong.append(action.dest)
+    assert wrong == [], f'{command} --help lacks the docments of {wrong}'
+    assert unlisted == [], f'{command}: flags that set no documented parameter, not listed as having help of their own: {unlisted}'
 
 
 def test_no_private_names_across_modules():

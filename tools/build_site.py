@@ -368,7 +368,7 @@ def unlink_missing(out: Path) -> int:
 
 def command_search(out: Path) -> int:
     """Add to the site's search.json one entry per `cryodrgn2` command (section `cryodrgn2 CMD`, text its usage and
-    help), pointing at the command-line page's section that lists it (else the index's command list): the search
+    help), pointing at the section of the command-line pages (cli, cli_data) that lists it (else the index's command list): the search
     finds a command by its name, as it finds a function by its API entry. Returns the number of commands."""
     import argparse
     from cryodrgn2.cli import build_parser
@@ -376,7 +376,8 @@ def command_search(out: Path) -> int:
     entries = json.loads(index.read_text())
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     helps = {a.dest: a.help or '' for a in sub._choices_actions}
-    sections = {e['href']: [c.strip() for c in e['section'].split(',')] for e in entries if e['href'].startswith('cli.html#')}
+    sections = {e['href']: [c.strip() for c in e['section'].split(',')] for e in entries
+                if e['href'].startswith(('cli.html#', 'cli_data.html#'))}
     for cmd, parser in sub.choices.items():
         href = next((h for h, names in sections.items() if cmd in names), 'index.html#command-line')
         page = next((e['title'] for e in entries if e['href'].split('#')[0] == href.split('#')[0]), 'Command line')
