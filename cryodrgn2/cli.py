@@ -4,13 +4,13 @@
 
 # %% ../nbs/90_cli.ipynb #a065efdf
 from __future__ import annotations
-import argparse, os, shlex, sys, traceback
+import argparse, os, shlex, sys, traceback, warnings
 from pathlib import Path
 from .cli_flags import add_doc_flags, count, doc_flag_values, doc_help, number, positive, positive_int, source_docments
 from .cli_data import DATA_COMMANDS
 
 # %% auto #0
-__all__ = ['build_parser', 'main']
+__all__ = ['build_parser', 'one_line_warning', 'main']
 
 # %% ../nbs/90_cli.ipynb #be4c24a9
 _unit_interval = number(float, 0)
@@ -280,14 +280,21 @@ def _failure(args, argv:list[str], error:BaseException)->int:
         + (f" and {log}" if log is not None and log.is_file() else ''))
     return 1
 
+# %% ../nbs/90_cli.ipynb #83729b64
+def one_line_warning(message, category, filename, lineno, file=None, line=None): # as `warnings.showwarning`
+    "How the command line shows a warning (e.g. `search`'s unclear contrast): one line on stderr, without the code's location."
+    print(f"cryodrgn2: warning: {message}", file=sys.stderr if file is None else file)
+
 # %% ../nbs/90_cli.ipynb #032c430c
 def main(argv:list[str]|None=None)->int:
     "Run a `cryodrgn2` command; anticipated errors print one line and exit with status 2, signals with 128 + signal."
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    try: args.run(args); status = 0
-    except Exception as e: status = _failure(args, argv, e)
-    except KeyboardInterrupt as e: status = _failure(args, argv, e)
+    with warnings.catch_warnings():
+        warnings.showwarning = one_line_warning
+        try: args.run(args); status = 0
+        except Exception as e: status = _failure(args, argv, e)
+        except KeyboardInterrupt as e: status = _failure(args, argv, e)
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:  # a torchrun worker: leave without the teardown that can abort it
         from cryodrgn2.distributed import end_process
         end_process(status)
