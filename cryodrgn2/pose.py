@@ -293,7 +293,7 @@ def search_config(config:SearchConfig|None=None, # settings to start from; None:
 
 # %% ../nbs/10_pose.ipynb #e3ef7d22
 def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelModel`, a network, ...
-           images:Tensor|np.ndarray, # (N,D,D) real-space images (anything sliceable: a tensor, an array, a memmap)
+           images:Tensor|np.ndarray, # (N,D,D) real-space images of either sign (see `contrast`), any scale (anything sliceable: a tensor, an array, a memmap)
            ctf:Tensor|np.ndarray|None=None, # (N,9) cryoDRGN CTF table, or None for no CTF
            z:Tensor|None=None, # (N,zdim) per-image latents for a heterogeneous model
            config:SearchConfig|None=None, # grid, shifts, band limits, scale, batch size (default: `SearchConfig()`)

@@ -138,8 +138,12 @@ def clean_images(lattices:Sequence[Tensor], # per state: (D+1,D+1,D+1) from `vol
 
 # %% ../nbs/07_simulate.ipynb #463bcfee
 def simulate(volumes:Tensor|Sequence[Tensor], # (D,D,D) map, or one map per state
-             n:int, snr:float|None=0.1, # None: noiseless
-             invert:bool=True, seed:int=0, batch_size:int=1000, **plan_kwargs,
+             n:int, # images
+             snr:float|None=0.1, # signal-to-noise ratio (signal variance / noise variance); None: noiseless
+             invert:bool=True, # return the images contrast-inverted, as extracted particles are stored (the jobs' default invert=True undoes it); False: physically signed, as `imaging.form_images` makes them
+             seed:int=0, # seeds the plan (poses, shifts, CTF) and the noise
+             batch_size:int=1000, # images formed at a time (bounds memory)
+             **plan_kwargs, # `plan_simulation`'s settings: pixel_size, max_shift_px, defocus range, ...
             )->tuple[Tensor, SimulationPlan]: # (n,D,D) images and their ground truth
     "Simulate a particle stack in memory."
     volumes = [volumes] if torch.is_tensor(volumes) and volumes.dim() == 3 else list(volumes)
