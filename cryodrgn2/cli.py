@@ -71,26 +71,19 @@ def _add_align(sub):
     _add_data_args(p, docs)
     p.add_argument('--volume', required=True, help=doc_help(docs, 'volume'))
     p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
-    p.add_argument('--base-level', type=count, default=2, help=doc_help(docs, 'base_level', default=True))
-    p.add_argument('--keep', type=positive_int, default=8, help=doc_help(docs, 'keep', default=True))
-    p.add_argument('--base-keep', type=positive_int, default=16, help=doc_help(docs, 'base_keep', default=True))
-    p.add_argument('--iters', type=count, default=4, help=doc_help(docs, 'iters', default=True))
-    p.add_argument('--t-extent', type=number(float, 0), default=10., help=doc_help(docs, 't_extent', default=True))
-    p.add_argument('--t-ngrid', type=positive_int, default=14, help=doc_help(docs, 't_ngrid', default=True))
-    p.add_argument('--batch-size', type=positive_int, default=32, help=doc_help(docs, 'batch_size', default=True))
     p.add_argument('--device', help=doc_help(docs, 'device'))
     _add_quiet_arg(p)
-    add_doc_flags(p, 'pose', 'align', skip={'particles', 'volume', 'ctf', 'out', 'invert', 'base_level', 'keep', 'base_keep', 'iters', 't_extent',
-                                          't_ngrid', 'batch_size', 'device', 'progress', 'verbose', 'datadir', 'ind', 'pixel_size', 'window'})
+    add_doc_flags(p, 'pose', 'align', skip={'particles', 'volume', 'ctf', 'out', 'invert', 'device', 'progress', 'verbose', 'datadir', 'ind',
+                                          'pixel_size', 'window', 'config'})
+    add_doc_flags(p, 'pose', 'SearchConfig', group='search_flags')  # every search setting, from `SearchConfig`'s docments
     p.set_defaults(run=_run_align)
 def _run_align(args):
-    from cryodrgn2.pose import align
+    from cryodrgn2.pose import align, SearchConfig
     from cryodrgn2.runs import check_device, check_output_file
     check_output_file(args.out, (args.particles, args.volume, args.ctf, args.ind))
-    result = align(args.particles, args.volume, out=args.out, invert=not args.uninvert_data, **_data_kwargs(args), base_level=args.base_level,
-                   keep=args.keep, base_keep=args.base_keep, iters=args.iters, t_extent=args.t_extent, t_ngrid=args.t_ngrid,
-                   batch_size=args.batch_size, device=check_device(args.device or 'cpu'), progress=not args.quiet and sys.stderr.isatty(),
-                   verbose=not args.quiet, **doc_flag_values(args))
+    result = align(args.particles, args.volume, out=args.out, invert=not args.uninvert_data, **_data_kwargs(args),
+                   device=check_device(args.device or 'cpu'), progress=not args.quiet and sys.stderr.isatty(), verbose=not args.quiet,
+                   config=SearchConfig(**doc_flag_values(args, 'search_flags')), **doc_flag_values(args))
     print(f'wrote {len(result.rots)} poses to {args.out}')
 
 # %% ../nbs/90_cli.ipynb #2d8d7e44

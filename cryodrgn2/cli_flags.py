@@ -8,24 +8,24 @@ import argparse, ast, functools, importlib.util, io, json, tokenize
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['REQUIRED', 'positive_int', 'count', 'positive', 'source_docments', 'add_doc_flags', 'doc_flag_values', 'doc_help',
-           'number']
+__all__ = ['REQUIRED', 'positive_int', 'count', 'positive', 'source_docments', 'number_or_word', 'add_doc_flags',
+           'doc_flag_values', 'doc_help', 'number']
 
 # %% ../nbs/88_cli_flags.ipynb #5c70170f
 REQUIRED = object()  # marks a parameter without a default
 
 @functools.lru_cache(maxsize=None)
 def _parsed(module:str)->tuple[dict, list[str]]:
-    "A module's top-level functions (name -> ast node, the first definition) and its lines, read once."
+    "A module's top-level functions and classes (name -> ast node, the first definition) and its lines, read once."
     text = (Path(importlib.util.find_spec('cryodrgn2').origin).parent / f'{module}.py').read_text()
     functions = {}
     for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef): functions.setdefault(node.name, node)
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)): functions.setdefault(node.name, node)
     return functions, text.splitlines(keepends=True)
 
-def _signature_comments(fn:ast.FunctionDef, lines:list[str])->dict:
-    "The comments (line number -> text) in the lines of a function's signature: its docments."
-    first, last = fn.lineno, max(fn.lineno, fn.body[0].lineno - 1)  # the `def` line to the line before the body
+def _signature_comments(fn:ast.FunctionDef|ast.ClassDef, lines:list[str])->dict:
+    "The comments (line number -> text) in the lines of a function's signature (its docments), or of a whole class."
+    first, last = fn.lineno, (fn.end_lineno if isinstance(fn, ast.ClassDef) else max(fn.lineno, fn.body[0].lineno - 1))
     tokens = tokenize.generate_tokens(io.StringIO(''.join(lines[first - 1:last])).readline)
     return {first + t.start[0] - 1: t.string.lstrip('#').strip() for t in tokens if t.type == tokenize.COMMENT}
 
@@ -35,11 +35,15 @@ def _default(node:ast.expr):
     except ValueError: return ast.unparse(node)
 
 def source_docments(module:str, # a module of the package, e.g. 'jobs'
-                    name:str, # a function defined at its top level
+                    name:str, # a function defined at its top level, or a dataclass (its fields)
                    )->dict: # parameter -> dict(anno=its annotation as text, default=its default or REQUIRED, doc=its docment)
-    "The parameters of a function, read from its module's source without importing the module."
+    "The parameters of a function (or the fields of a dataclass), read from its module's source without importing the module."
     functions, lines = _parsed(module)
-    args, comments = functions[name].args, _signature_comments(functions[name], lines)
+    comments = _signature_comments(functions[name], lines)
+    if isinstance(functions[name], ast.ClassDef):
+        return {f.target.id: dict(anno=ast.unparse(f.annotation), default=REQUIRED if f.value is None else _default(f.value),
+                                  doc=comments.get(f.lineno, '')) for f in functions[name].body if isinstance(f, ast.AnnAssign)}
+    args = functions[name].args
     defaults = [REQUIRED] * (len(args.args) - len(args.defaults)) + [_default(d) for d in args.defaults]
     return {a.arg: dict(anno='' if a.annotation is None else ast.unparse(a.annotation), default=d, doc=comments.get(a.lineno, ''))
             for a, d in zip(args.args, defaults)}
@@ -51,14 +55,23 @@ def _flag_kwargs(anno:str)->dict:
     if base == 'bool': return dict(action=argparse.BooleanOptionalAction)
     if base in ('Iterable[int]', 'list[int]', 'tuple[int, ...]'): return dict(type=int, nargs='*', metavar='N')
     if base == 'dict': return dict(type=json.loads, metavar='JSON')
+    if base in ('int|str', 'float|str', 'int | str', 'float | str'): return dict(type=number_or_word)
     return dict(type={'int': int, 'float': float}.get(base, str))
+
+def number_or_word(text:str)->int|float|str: # '3' -> 3, '0.5' -> 0.5, 'auto' -> 'auto'
+    "An argparse type for a setting that is a number or a named choice (e.g. `SearchConfig.scale`)."
+    for kind in (int, float):
+        try: return kind(text)
+        except ValueError: pass
+    return text
 
 def add_doc_flags(p, # an argparse (sub)parser
                   module:str, name:str, # the function whose parameters become flags, e.g. 'jobs', 'abinit_homo'
                   skip:set=frozenset(), # parameters the command sets by hand (positionals, validated flags, ...)
                   aliases:dict|None=None, # parameter -> extra flag names (cryoDRGN's, e.g. {'batch_size': ['-b']})
+                  group:str='doc_flags', # where the parsed arguments list them (`doc_flag_values`): one group per function or dataclass
                  )->list[str]: # the parameters given flags
-    "A flag for every other parameter of `module.name` with a default; its help is the parameter's docment."
+    "A flag for every other parameter of `module.name` (a function, or a dataclass's fields) with a default; its help is the docment."
     added = []
     for param, spec in source_docments(module, name).items():
         if param in skip or spec['default'] is REQUIRED: continue
@@ -66,13 +79,14 @@ def add_doc_flags(p, # an argparse (sub)parser
         p.add_argument(*flags, dest=param, default=spec['default'], help=spec['doc'].replace('%', '%%') + ' (default: %(default)s)',
                        **_flag_kwargs(spec['anno']))
         added.append(param)
-    p.set_defaults(doc_flags=added)
+    p.set_defaults(**{group: added})
     return added
 
-def doc_flag_values(args # the parsed arguments
+def doc_flag_values(args, # the parsed arguments
+                    group:str='doc_flags', # the group `add_doc_flags` listed them in
                    )->dict:
-    "The generated flags' values, as keyword arguments for the job."
-    return {k: getattr(args, k) for k in getattr(args, 'doc_flags', ())}
+    "The generated flags' values, as keyword arguments for the job (or the dataclass)."
+    return {k: getattr(args, k) for k in getattr(args, group, ())}
 
 # %% ../nbs/88_cli_flags.ipynb #4eb9cd45
 def doc_help(docs:dict, # `source_docments` of the function the flag's value goes to

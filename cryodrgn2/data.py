@@ -199,6 +199,7 @@ def prepare_particles(images, # (N,D,D) tensor/array, or a `ParticleSource`
 def particle_average(data:Particles, # normalised images and their CTF rows
                      n_sample:int=2000, # images averaged, spread over the stack
                      wiener:float=0.1, # regulariser epsilon, relative to the mean of sum_i c_i^2
+                     resolution:float=20., # band limit (A): the particle's outline is coarse, finer detail only adds noise here
                      batch:int=256, # images transformed at a time (bounds memory)
                     )->Tensor: # (D,D) real-space average, in the images' sign
     "The CTF-corrected (Wiener) average of a sample of the particles."
@@ -208,7 +209,8 @@ def particle_average(data:Particles, # normalised images and their CTF rows
         coeffs = ht2_center(torch.as_tensor(data.images[part], dtype=torch.float32))  # (B,D,D)
         ctf = torch.ones_like(coeffs) if data.ctf_params is None else ctf_from_params(data.ctf_params[part], freqs).reshape(coeffs.shape)
         total, power = total + (ctf * coeffs).sum(0), power + (ctf ** 2).sum(0)
-    return iht2_center(total / (power + wiener * power.mean()))
+    inside = freq_lattice(data.D).norm(dim=-1) <= max(2 / data.D, data.pixel_size / resolution)  # (D,D): |k| in cycles/px, at least 2 Fourier px
+    return iht2_center(total / (power + wiener * power.mean()) * inside)
 
 # %% ../nbs/03b_data.ipynb #4e720c24
 @dataclass

@@ -252,8 +252,7 @@ def _contrast(contrast:int|str, # `search`'s argument: 'auto', 1 or -1
               images, ctf:Tensor|None, bnd:Band, ramps:tuple[Tensor, Tensor], device, # as in `search`, on the base band
              )->tuple[int, float|None]: # the sign to search with, share of the sample fitting better as given
     "The images' sign for `search`: `contrast_test` on a sample spread over the stack when 'auto'."
-    if contrast in (1, -1): return contrast, None
-    if contrast != 'auto': raise ValueError(f"contrast must be 'auto', 1 or -1, got {contrast!r}")
+    if contrast != 'auto': return contrast, None   # 1 or -1 (`SearchConfig` checks)
     if slices is None: return 1, None
     idx = torch.as_tensor(sample_indices(len(images), CONTRAST_SAMPLE))
     coeffs = ht2_center(torch.as_tensor(images[idx]).to(device, torch.float32)).flatten(1)[:, bnd.index]
@@ -281,6 +280,14 @@ class SearchConfig:
     batch_size:int=32 # images searched at a time (bounds memory)
     contrast:int|str='auto' # 'auto': test a sample of images both ways and search with the sign that fits (`contrast_test`); 1: as given; -1: negated
 
+    def __post_init__(self):
+        "Refuse settings that cannot work, in one line each."
+        for name, least in dict(base_level=0, keep=1, base_keep=1, iters=0, t_extent=0, t_ngrid=1, l_min=1, l_max=1, batch_size=1).items():
+            if getattr(self, name) < least: raise ValueError(f"search setting {name} must be >= {least}, got {getattr(self, name)}")
+        if not (self.scale in ('global', 'fit') or (isinstance(self.scale, (int, float)) and self.scale > 0)):
+            raise ValueError(f"search setting scale must be 'global', 'fit' or a positive number, got {self.scale!r}")
+        if self.contrast not in ('auto', 1, -1): raise ValueError(f"search setting contrast must be 'auto', 1 or -1, got {self.contrast!r}")
+
 # %% ../nbs/10_pose.ipynb #82a38f60
 def search_config(config:SearchConfig|None=None, # settings to start from; None: the defaults
                   **settings, # fields of `SearchConfig` to change, by name (e.g. base_level=1)
@@ -306,8 +313,6 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
     "Pose of every image against a model, images of either sign: exhaustive base search (or `init`'s neighbourhood), then hierarchical refinement."
     base_level, keep, base_keep, iters, t_extent, t_ngrid, l_min, l_max, scale, on_lattice, bf16, batch_size, contrast = astuple(search_config(config, **settings))
     if init is not None and iters < 1: raise ValueError('a local search (init) needs at least one refinement round (iters >= 1)')
-    if not (scale in ('global', 'fit') or isinstance(scale, (int, float))):
-        raise ValueError(f"scale must be 'global', 'fit' or a number, got {scale!r}")
     N, D = len(images), _batch(images, 0, 1, 'cpu').shape[-1]
     ctf = None if ctf is None else ctf_at_box(ctf, D)  # rows of a full-size table describe the images' own box
     device = _device(model, images, device)
@@ -374,15 +379,6 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           ctf=None, # cryoDRGN CTF .pkl; None: a .star/.cs's own CTF columns if any; False: no CTF
           out:str|None=None, # pose .pkl to write (cryoDRGN format), or None
           invert:bool=True, # invert the data's contrast on loading (extracted particles are white-on-black)
-          base_level:int=2, # Hopf grid level of the exhaustive search (2: 15 deg)
-          keep:int=8, # rotations kept per image between rounds
-          base_keep:int=16, # rotations of the base grid refined
-          iters:int=4, # refinement rounds
-          t_extent:float=10., # half-width of the base shift grid (pixels)
-          t_ngrid:int=14, # shift grid points per axis
-          l_min:int=12, # band limit of the base search (Fourier pixels)
-          l_max:int=32, # band limit of the last round
-          batch_size:int=32, # images searched at a time
           device=None, # 'cpu', 'cuda', ...; default CPU
           progress:bool=True, # show a progress bar
           verbose:bool=True, # print what was decided about the data (CTF, pixel size, selection) on stderr
@@ -390,7 +386,8 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           ind=None, # cryoDRGN index .pkl (or array): the images to align
           pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
           window:float|None=None, # soft real-space window from this fraction of the box radius (`data.Normalisation`; e.g. 0.85)
-          check_contrast:bool=True, # test 64 images both ways (`contrast_test`): if they fit the map clearly better negated, flip them all
+          config:SearchConfig|None=None, # how to search (grid, shifts, band limits, contrast test, batch size); None: `SearchConfig()`
+          **settings, # `SearchConfig` fields to change, by name (e.g. base_level=1, contrast=1)
          )->SearchResult:
     "Find the pose of every particle against a known map; optionally write them as a cryoDRGN pose .pkl."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
@@ -402,10 +399,8 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
         for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
-    how = SearchConfig(base_level=base_level, keep=keep, base_keep=base_keep, iters=iters, t_extent=t_extent, t_ngrid=t_ngrid,
-                       l_min=l_min, l_max=l_max, batch_size=batch_size, contrast='auto' if check_contrast else 1)
-    result = search(model, images, inputs.ctf_params, config=how, progress=progress)
-    if verbose and check_contrast:
+    result = search(model, images, inputs.ctf_params, config=search_config(config, **settings), progress=progress)
+    if verbose and result.fit_as_given is not None:
         print(f"align: contrast: {result.fit_as_given:.0%} of {min(CONTRAST_SAMPLE, len(images))} sampled images fit the map better as loaded"
               + ('; searched them all negated (the other --uninvert-data setting)' if result.contrast < 0 else ''), file=sys.stderr)
     if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), D)

@@ -90,7 +90,7 @@ def test_align_files_roundtrip(hand, tmp_path):
     assert torch.allclose(flipped.rots, result.rots, atol=1e-5)
     # without the check, the images anti-correlate with the map: the poses are wrong
     wrong = align(tmp_path / 'particles.mrcs', mrc_map, tmp_path / 'ctf.pkl', invert=False, progress=False, iters=0, window=None,
-                  check_contrast=False)
+                  contrast=1)
     assert rotation_error(wrong.rots, plan.rots).median() > 0.1
 
 

@@ -56,7 +56,8 @@ JOBS = [  # command, module, function, parameters set by hand-written flags (nam
     ('abinit-homo', 'jobs', 'abinit_homo', {'invert': '--uninvert-data', 'progress': '--quiet', 'outdir': '--outdir', 'epochs': '--epochs'}, {'cbs'}),
     ('train-nn', 'jobs', 'train_nn', {'invert': '--uninvert-data', 'progress': '--quiet', 'outdir': '--outdir', 'epochs': '--epochs'}, {'cbs'}),
     ('abinit-het', 'jobs', 'abinit_het', {'invert': '--uninvert-data', 'progress': '--quiet', 'outdir': '--outdir', 'epochs': '--epochs'}, {'cbs'}),
-    ('align', 'pose', 'align', {'invert': '--uninvert-data', 'progress': '--quiet', 'verbose': '--quiet', 'volume': '--volume', 'out': '--out'}, set()),
+    ('align', 'pose', 'align', {'invert': '--uninvert-data', 'progress': '--quiet', 'verbose': '--quiet', 'volume': '--volume', 'out': '--out'},
+     {'config', 'settings'}),  # built from the SearchConfig flags (test_every_search_setting_is_an_align_flag)
     ('analyze', 'results', 'analyze', {'use_umap': '--no-umap', 'n_points': '--n-points'}, set()),
     ('eval-vol', 'results', 'eval_vol', {'out': '--out'}, set()),
     ('evaluate', 'results', 'evaluate', {'D': '--box', 'ref_poses': '--ref-poses', 'ref_map': '--ref-map'}, set()),
@@ -93,6 +94,19 @@ def test_every_job_parameter_is_a_flag(command, module, name, by_hand, left_out)
         assert ' '.join(docs[param]['doc'].split()) in help_text, f'{command} --help lacks the docment of {param}'
 
 
+def test_every_search_setting_is_an_align_flag():
+    "`align`'s search settings come from `SearchConfig` (flags generated from its fields' docments), none left out."
+    from dataclasses import fields
+    from cryodrgn2.pose import SearchConfig
+    p = _subparser('align')
+    test_fields = [f.name for f in fields(SearchConfig)]
+    assert p.get_default('search_flags') == test_fields
+    help_text = ' '.join(p.format_help().split())
+    from cryodrgn2.cli_flags import source_docments
+    for name, spec in source_docments('pose', 'SearchConfig').items():
+        assert '--' + name.replace('_', '-') in help_text and ' '.join(spec['doc'].split()) in help_text, name
+
+
 DATA_ARGS_OWN = {'uninvert_data', 'no_ctf', 'window', 'quiet'}  # --uninvert-data is invert=False, --window 0 is window=None, ...
 HELP = [  # command, the functions its flags set, flag dest -> parameter (or (module, function, parameter)), flags with help of their own
     ('simulate', [('simulate', 'simulation_maps'), ('simulate', 'write_dataset'), ('simulate', 'plan_simulation')],
@@ -102,7 +116,7 @@ HELP = [  # command, the functions its flags set, flag dest -> parameter (or (mo
     ('parse-ctf', [('preprocess', 'parse_ctf')], {'input': 'input_file'}, set()),
     ('parse-pose', [('preprocess', 'parse_pose')], {'input': 'input_file'}, {'abinit'}),
     ('write-star', [('preprocess', 'export_star')], {}, set()),
-    ('align', [('pose', 'align')], {}, DATA_ARGS_OWN),
+    ('align', [('pose', 'align'), ('pose', 'SearchConfig')], {}, DATA_ARGS_OWN),
     ('abinit-homo', [('jobs', 'abinit_homo')], {}, DATA_ARGS_OWN),
     ('train-nn', [('jobs', 'train_nn')], {}, DATA_ARGS_OWN),
     ('abinit-het', [('jobs', 'abinit_het')], {}, DATA_ARGS_OWN),
