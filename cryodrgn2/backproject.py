@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from .geometry import freq_lattice
 from .fourier import ht2_center, iht3_center
-from .ctf import ctf_images
+from .ctf import ctf_from_params
 from .data import Particles
 from .imaging import slice_coords, shift_images
 from .metrics import fsc, fsc_resolution
@@ -18,8 +18,6 @@ from .metrics import fsc, fsc_resolution
 __all__ = ['insert_slices', 'backproject_sums', 'wiener_map', 'backproject', 'half_split', 'GoldStandard', 'gold_standard']
 
 # %% ../nbs/07b_backproject.ipynb #22063a88
-_CORNERS = torch.tensor([[(c >> a) & 1 for a in range(3)] for c in range(8)])  # (8,3) offsets (x,y,z) of a cell's corners
-
 def insert_slices(sums:Tensor, # (D,D,D) running sum of CTF-weighted Hartley values [z,y,x], updated in place
                   weights:Tensor, # (D,D,D) running sum of squared CTF, updated in place
                   coords:Tensor, # (...,3) frequencies (x,y,z) in cycles/pixel, all with |k| < 1/2 - 1/D
@@ -28,14 +26,15 @@ def insert_slices(sums:Tensor, # (D,D,D) running sum of CTF-weighted Hartley val
                  ):
     "Add slice samples to the lattice by trilinear splatting: each to its 8 neighbouring voxels."
     D = sums.shape[-1]
-    u = coords.reshape(-1, 3) * D + D // 2                       # (P,3) lattice positions (x,y,z)
+    u = coords.reshape(-1, 3) * D + D // 2                                 # (P,3) lattice positions (x,y,z)
     base = u.floor()
-    corners = _CORNERS.to(u.device)
-    w = torch.where(corners.bool(), (u - base)[:, None], 1 - (u - base)[:, None]).prod(-1)  # (P,8): prod (1 - |u - c|)
-    base = base.long()
-    flat = ((base[:, 2] * D + base[:, 1]) * D + base[:, 0])[:, None] + (corners[:, 2] * D + corners[:, 1]) * D + corners[:, 0]
-    sums.view(-1).index_add_(0, flat.flatten(), (w * values.reshape(-1, 1).to(w)).flatten())
-    weights.view(-1).index_add_(0, flat.flatten(), (w * ctf2.reshape(-1, 1).to(w)).flatten())
+    wx, wy, wz = torch.stack([1 - (u - base), u - base], 1).unbind(-1)     # (P,2) each: lower and upper neighbour
+    w = (wz[:, :, None, None] * wy[:, None, :, None] * wx[:, None, None, :]).reshape(-1, 8)  # (P,8) corners in (z,y,x) order
+    step = torch.tensor([D * D, D, 1], device=u.device)                    # flat index of voxel [z,y,x]
+    corners = (torch.cartesian_prod(*[torch.arange(2, device=u.device)] * 3) * step).sum(-1)  # (8,) same order as w
+    flat = ((base.long().flip(-1) * step).sum(-1)[:, None] + corners).flatten()
+    sums.view(-1).index_add_(0, flat, (w * values.reshape(-1, 1).to(w)).flatten())
+    weights.view(-1).index_add_(0, flat, (w * ctf2.reshape(-1, 1).to(w)).flatten())
 
 # %% ../nbs/07b_backproject.ipynb #e5677cbd
 def backproject_sums(data:Particles, # normalised images and their CTF rows
@@ -53,7 +52,7 @@ def backproject_sums(data:Particles, # normalised images and their CTF rows
     inside = k.norm(dim=-1) * D < D / 2 - 1                        # neighbours stay in the box
     for idx in indices.split(batch_size):
         ht = shift_images(ht2_center(data.images[idx].to(device)), -shift_px[idx].to(device)).reshape(len(idx), -1)[:, inside]
-        ctf = torch.ones_like(ht) if data.ctf_params is None else ctf_images(data.ctf_params[idx].to(device), D).reshape(len(idx), -1)[:, inside]
+        ctf = torch.ones_like(ht) if data.ctf_params is None else ctf_from_params(data.ctf_params[idx], k[inside])
         insert_slices(sums, weights, slice_coords(rots[idx].to(device), k[inside]), ctf * ht, ctf * ctf)
     return sums, weights
 
@@ -88,12 +87,13 @@ def half_split(n:int, # images
 # %% ../nbs/07b_backproject.ipynb #9a72c50a
 @dataclass(repr=False)
 class GoldStandard:
-    "Two half-maps and their FSC."
+    "Two half-maps, their FSC, and the map of all the images."
     freqs_per_A:Tensor # (D//2,) shell frequencies in 1/A
     curve:Tensor # (D//2,) FSC between the half-maps
     resolution_A:float # where the FSC first drops below 0.143 (Nyquist if never)
     half_a:Tensor # (D,D,D) map of half A, in the data's units
     half_b:Tensor # (D,D,D) map of half B
+    full:Tensor # (D,D,D) map of all the images (the halves' sums added): the map the resolution describes
     in_a:Tensor # (N,) bool: the split (`half_split`)
     seed:int # the split's seed
     def __repr__(self): return f"GoldStandard(FSC=0.143 at {self.resolution_A:.3g} A, halves of {self.in_a.sum().item()} and {(~self.in_a).sum().item()} images, seed {self.seed})"
@@ -103,14 +103,17 @@ def gold_standard(data:Particles, # normalised images, CTF rows and pixel size
                   rots:Tensor, # (N,3,3) pose rotations
                   shift_px:Tensor, # (N,2) particle offsets in pixels
                   seed:int=0, # seed of the random split into halves
-                  reg:float=0.01, # regulariser of each half-map (`wiener_map`)
+                  reg:float=0.01, # regulariser of each map (`wiener_map`)
                   mask:Tensor|None=None, # (D,D,D) real-space mask for the FSC (e.g. `metrics.soft_sphere_mask`); None: none
                   batch_size:int=256, # images at a time
                   device=None, # where to backproject (default: CPU)
                  )->GoldStandard:
     "Backproject two random halves of the images separately and correlate the half-maps."
     in_a = half_split(len(data), seed)
-    half_a, half_b = (backproject(data, rots, shift_px, half.nonzero()[:, 0], reg, batch_size, device) for half in (in_a, ~in_a))
+    (sums_a, weights_a), (sums_b, weights_b) = (backproject_sums(data, rots, shift_px, half.nonzero()[:, 0], batch_size, device)
+                                                for half in (in_a, ~in_a))
+    half_a, half_b, full = (wiener_map(s, w, reg).cpu() * data.scale for s, w in
+                            ((sums_a, weights_a), (sums_b, weights_b), (sums_a + sums_b, weights_a + weights_b)))
     freqs, curve = fsc(half_a, half_b, mask)
     resolution = fsc_resolution(freqs, curve, 0.143, data.pixel_size)[0]
-    return GoldStandard(freqs / data.pixel_size, curve, resolution, half_a, half_b, in_a, seed)
+    return GoldStandard(freqs / data.pixel_size, curve, resolution, half_a, half_b, full, in_a, seed)
