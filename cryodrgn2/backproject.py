@@ -4,18 +4,20 @@
 
 # %% ../nbs/07b_backproject.ipynb #5b9f33a6
 from __future__ import annotations
+import math
 from dataclasses import dataclass
 import torch
 from torch import Tensor
-from .geometry import freq_lattice
-from .fourier import ht2_center, iht3_center
+from .geometry import freq_lattice, radial_index
+from .fourier import ht2_center, iht3_center, fft3_center, ifft3_center
 from .ctf import ctf_from_params
 from .data import Particles
 from .imaging import slice_coords, shift_images
 from .metrics import fsc, fsc_resolution
 
 # %% auto #0
-__all__ = ['insert_slices', 'backproject_sums', 'wiener_map', 'backproject', 'half_split', 'GoldStandard', 'gold_standard']
+__all__ = ['insert_slices', 'backproject_sums', 'wiener_map', 'backproject', 'half_split', 'GoldStandard', 'gold_standard',
+           'low_pass']
 
 # %% ../nbs/07b_backproject.ipynb #22063a88
 def insert_slices(sums:Tensor, # (D,D,D) running sum of CTF-weighted Hartley values [z,y,x], updated in place
@@ -117,3 +119,15 @@ def gold_standard(data:Particles, # normalised images, CTF rows and pixel size
     freqs, curve = fsc(half_a, half_b, mask)
     resolution = fsc_resolution(freqs, curve, 0.143, data.pixel_size)[0]
     return GoldStandard(freqs / data.pixel_size, curve, resolution, half_a, half_b, full, in_a, seed)
+
+# %% ../nbs/07b_backproject.ipynb #488f6cf9
+def low_pass(vol:Tensor, # (...,D,D,D) real map
+             resolution_A:float, # keep the frequencies up to 1/resolution_A
+             pixel_size:float=1.0, # A per pixel
+             edge_px:float=2.0, # width of the raised-cosine fall-off beyond the cutoff (Fourier pixels)
+            )->Tensor: # (...,D,D,D) the filtered map
+    "Low-pass filter a map to a resolution: 1 up to the cutoff, a cosine edge, then 0."
+    D = vol.shape[-1]
+    cutoff_px = D * pixel_size / resolution_A
+    edge = ((radial_index(D, 3, vol.device) - cutoff_px) / edge_px).clamp(0, 1)
+    return ifft3_center(fft3_center(vol) * (0.5 + 0.5 * torch.cos(math.pi * edge))).real.to(vol.dtype)
