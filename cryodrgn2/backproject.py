@@ -43,7 +43,7 @@ def backproject_sums(data:Particles, # normalised images and their CTF rows
                      rots:Tensor, # (N,3,3) pose rotations (the forward model's R)
                      shift_px:Tensor, # (N,2) particle offsets in pixels
                      indices:Tensor|None=None, # the images to use; None: all
-                     batch_size:int=256, # images at a time (bounds the memory)
+                     batch_size:int|None=None, # images at a time; None: about 2^20 slice samples a batch (bounds the memory)
                      device=None, # where to compute (default: CPU)
                     )->tuple[Tensor, Tensor]: # (D,D,D) sum of CTF * Hartley values, (D,D,D) sum of CTF^2
     "Accumulate the CTF-weighted central slices of the images at their poses, and the squared CTF beside them."
@@ -52,6 +52,7 @@ def backproject_sums(data:Particles, # normalised images and their CTF rows
     sums, weights = torch.zeros(D, D, D, device=device), torch.zeros(D, D, D, device=device)
     k = freq_lattice(D, device=device).reshape(-1, 2)
     inside = k.norm(dim=-1) * D < D / 2 - 1                        # neighbours stay in the box
+    batch_size = batch_size or max(1, 2 ** 20 // int(inside.sum()))  # 349 images at D=64, 20 at D=256
     for idx in indices.split(batch_size):
         ht = shift_images(ht2_center(data.images[idx].to(device)), -shift_px[idx].to(device)).reshape(len(idx), -1)[:, inside]
         ctf = torch.ones_like(ht) if data.ctf_params is None else ctf_from_params(data.ctf_params[idx], k[inside])
@@ -71,7 +72,7 @@ def backproject(data:Particles, # normalised images and their CTF rows
                 shift_px:Tensor, # (N,2) particle offsets in pixels
                 indices:Tensor|None=None, # the images to use; None: all
                 reg:float=0.01, # regulariser as a fraction of the mean weight (`wiener_map`)
-                batch_size:int=256, # images at a time
+                batch_size:int|None=None, # images at a time (None: `backproject_sums` chooses)
                 device=None, # where to compute (default: CPU)
                )->Tensor: # (D,D,D) map on the CPU, in the data's units (like `train.Learner.volume`)
     "Reconstruct a map from images at known poses by CTF-weighted backprojection."
@@ -107,7 +108,7 @@ def gold_standard(data:Particles, # normalised images, CTF rows and pixel size
                   seed:int=0, # seed of the random split into halves
                   reg:float=0.01, # regulariser of each map (`wiener_map`)
                   mask:Tensor|None=None, # (D,D,D) real-space mask for the FSC (e.g. `metrics.soft_sphere_mask`); None: none
-                  batch_size:int=256, # images at a time
+                  batch_size:int|None=None, # images at a time (None: `backproject_sums` chooses)
                   device=None, # where to backproject (default: CPU)
                  )->GoldStandard:
     "Backproject two random halves of the images separately and correlate the half-maps."

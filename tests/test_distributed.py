@@ -1,6 +1,7 @@
 """Two gloo processes launched by torchrun reproduce a single-process run (same losses, same poses)."""
 import os, shutil, subprocess, sys, textwrap
 from pathlib import Path
+import numpy as np
 import pytest
 import torch
 
@@ -73,6 +74,8 @@ def test_torchrun_cli_job(small_data, tmp_path):
     rots, shift_px = read_poses(out / 'poses.pkl', 32)
     assert rots.shape == (48, 3, 3) and torch.isfinite(rots).all()
     assert (out / 'reconstruct.mrc').exists() and (out / 'report.html').exists()
+    assert log.count('gold-standard FSC=0.143 at') == 1 and 'random halves of 24 and 24 images' in log  # rank 0, every image
+    assert (out / 'half_map_a.mrc').exists() and np.loadtxt(out / 'fsc.txt').shape == (16, 2)
 
 
 def test_torchrun_het_with_consensus(small_data, tmp_path):
