@@ -97,7 +97,7 @@ class GoldStandard:
     half_a:Tensor # (D,D,D) map of half A, in the data's units
     half_b:Tensor # (D,D,D) map of half B
     full:Tensor # (D,D,D) map of all the images (the halves' sums added): the map the resolution describes
-    in_a:Tensor # (N,) bool: the split (`half_split`)
+    in_a:Tensor # (n,) bool: the split (`half_split`) of the images used, in their order
     seed:int # the split's seed
     def __repr__(self): return f"GoldStandard(FSC=0.143 at {self.resolution_A:.3g} A, halves of {self.in_a.sum().item()} and {(~self.in_a).sum().item()} images, seed {self.seed})"
 
@@ -106,14 +106,16 @@ def gold_standard(data:Particles, # normalised images, CTF rows and pixel size
                   rots:Tensor, # (N,3,3) pose rotations
                   shift_px:Tensor, # (N,2) particle offsets in pixels
                   seed:int=0, # seed of the random split into halves
+                  indices:Tensor|None=None, # the images to use (e.g. one class); None: all
                   reg:float=0.01, # regulariser of each map (`wiener_map`)
                   mask:Tensor|None=None, # (D,D,D) real-space mask for the FSC (e.g. `metrics.soft_sphere_mask`); None: none
                   batch_size:int|None=None, # images at a time (None: `backproject_sums` chooses)
                   device=None, # where to backproject (default: CPU)
                  )->GoldStandard:
     "Backproject two random halves of the images separately and correlate the half-maps."
-    in_a = half_split(len(data), seed)
-    (sums_a, weights_a), (sums_b, weights_b) = (backproject_sums(data, rots, shift_px, half.nonzero()[:, 0], batch_size, device)
+    indices = torch.arange(len(data)) if indices is None else torch.as_tensor(indices)
+    in_a = half_split(len(indices), seed)
+    (sums_a, weights_a), (sums_b, weights_b) = (backproject_sums(data, rots, shift_px, indices[half], batch_size, device)
                                                 for half in (in_a, ~in_a))
     half_a, half_b, full = (wiener_map(s, w, reg).cpu() * data.scale for s, w in
                             ((sums_a, weights_a), (sums_b, weights_b), (sums_a + sums_b, weights_a + weights_b)))

@@ -142,6 +142,12 @@ def write_gold_standard(job:str, # the job's name, for the log
              "differ, yet still a check that the two halves' poses agree") if job == 'abinit-het' or 'classes' in learn.per_image else ''
     run.log(f"gold-standard FSC=0.143 at {gold.resolution_A:.3g} A: {halves} backprojected at the final poses "
             f"({time.perf_counter() - start:.1f} s; half_map_a.mrc, half_map_b.mrc, fsc.txt){mixed}")
+    classes = learn.per_image.get('classes')  # abinit-homo --classes K: each class's own gold standard too (log only)
+    for k in ([] if classes is None else classes.unique().tolist()):
+        members = (classes == k).nonzero()[:, 0]
+        if len(members) < 2: continue
+        alone = gold_standard(data, learn.rots, learn.shift_px, seed=seed, indices=members, device=learn.device)
+        run.log(f"gold-standard FSC=0.143 of class {k} alone: {alone.resolution_A:.3g} A ({len(members)} images)")
     return gold
 
 def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epochs:int, checkpoint:Path|None, seed:int,

@@ -102,3 +102,5 @@ def test_torchrun_classes(small_data, tmp_path):
     import re
     assert sum(map(int, re.findall(r'classes \[(\d+), (\d+)\]', log)[-1])) == 48, log  # every image's class, once
     assert (out / 'reconstruct.class0.mrc').exists() and (out / 'reconstruct.class1.mrc').exists()
+    per_class = re.findall(r'gold-standard FSC=0.143 of class \d alone: [\d.]+ A \((\d+) images\)', log)
+    assert sum(map(int, per_class)) == 48 and 'one consensus map' in log, log  # the consensus, then each class alone
