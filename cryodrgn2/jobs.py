@@ -31,7 +31,8 @@ from .runs import (RunFolder, StopCallback, check_device, data_fingerprint, fing
 
 # %% auto #0
 __all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'decide_contrast', 'load_data', 'memory_bytes',
-           'read_map', 'write_report', 'abinit_homo', 'train_nn', 'consensus_poses', 'abinit_het']
+           'read_map', 'write_report', 'write_gold_standard', 'abinit_homo', 'train_nn', 'consensus_poses',
+           'abinit_het']
 
 # %% ../nbs/17_jobs.ipynb #2bf5302d
 def progress_callbacks(progress:bool, # False: no progress output
@@ -107,18 +108,25 @@ def read_map(path, # .mrc file of a map
     return vol, pixel_size
 
 # %% ../nbs/17_jobs.ipynb #e6aeefe9
+from .backproject import GoldStandard, gold_standard
+
 def write_report(path, # .html file
                  learn:Learner, # the trained learner
                  vol:Tensor, # (D,D,D) final map
                  title:str, # heading
                  ref_vol:Tensor|None=None, # reference map for an FSC
                  summary:dict|None=None, # extra lines: name -> value
-                )->dict: # the summary shown (with the FSC resolutions when `ref_vol` is given)
+                 gold:GoldStandard|None=None, # the half-maps' FSC (`backproject.gold_standard`) to show
+                )->dict: # the summary shown (with the FSC resolutions when `ref_vol` or `gold` is given)
     "Write a self-contained HTML report of a run."
     summary = dict(images=len(learn.data), box=learn.data.D, pixel_size_A=learn.data.pixel_size, epochs=len(learn.history),
                    final_loss=round(learn.history[-1]['loss'], 6) if learn.history else None,
                    train_seconds=round(sum(r['seconds'] for r in learn.history), 1), **(summary or {}))
     figures = [training_figure(learn.history, vol, learn.rots)]
+    if gold is not None:
+        summary['gold-standard FSC=0.143 resolution (A)'] = round(gold.resolution_A, 2)
+        figures.append(fsc_plot(gold.freqs_per_A * learn.data.pixel_size, gold.curve, learn.data.pixel_size,
+                                title='gold-standard FSC: half-maps of two random halves, backprojected at the final poses'))
     if ref_vol is not None:
         cmp = compare_maps(vol, ref_vol, learn.data.pixel_size)
         summary.update({'FSC=0.5 resolution (A)': round(cmp['resolution_0.5'], 2), 'FSC=0.143 resolution (A)': round(cmp['resolution_0.143'], 2),
@@ -131,10 +139,38 @@ def write_report(path, # .html file
     return summary
 
 # %% ../nbs/17_jobs.ipynb #245ef04e
+import time
+
+def write_gold_standard(job:str, # the job's name, for the log
+                        learn:Learner, # the trained learner: its data and final poses
+                        run:RunFolder, # the job's folder: half_map_a.mrc, half_map_b.mrc and fsc.txt go there, a line into run.log
+                        seed:int, # seed of the random split into halves
+                       )->GoldStandard:
+    "The gold-standard FSC at the final poses (`backproject.gold_standard`), written beside the map and logged."
+    data, outdir, start = learn.data, run.outdir, time.perf_counter()
+    gold = gold_standard(data, learn.rots, learn.shift_px, seed=seed, device=learn.device)
+    for name, half in (('half_map_a.mrc', gold.half_a), ('half_map_b.mrc', gold.half_b)): write_mrc(outdir / name, half, data.pixel_size)
+    halves = f"random halves of {int(gold.in_a.sum())} and {int((~gold.in_a).sum())} images (backproject.half_split({len(data)}, seed={seed}))"
+    with atomic_path(outdir / 'fsc.txt') as tmp_path:
+        np.savetxt(tmp_path, torch.stack([gold.freqs_per_A, gold.curve], 1).numpy(), fmt='%.6g',
+                   header=f"gold-standard FSC of half_map_a.mrc and half_map_b.mrc: {halves} backprojected at the final poses; "
+                          f"FSC=0.143 at {gold.resolution_A:.4g} A\nfrequency_1/A FSC")
+    mixed = ("; the data are heterogeneous: this is the FSC of one consensus map of all the images, lower where the structures "
+             "differ, yet still a check that the two halves' poses agree") if job == 'abinit-het' or 'classes' in learn.per_image else ''
+    run.log(f"gold-standard FSC=0.143 at {gold.resolution_A:.3g} A: {halves} backprojected at the final poses "
+            f"({time.perf_counter() - start:.1f} s; half_map_a.mrc, half_map_b.mrc, fsc.txt){mixed}")
+    classes = learn.per_image.get('classes')  # abinit-homo --classes K: each class's own gold standard too (log only)
+    for k in ([] if classes is None else classes.unique().tolist()):
+        members = (classes == k).nonzero()[:, 0]
+        if len(members) < 2: continue
+        alone = gold_standard(data, learn.rots, learn.shift_px, seed=seed, indices=members, device=learn.device)
+        run.log(f"gold-standard FSC=0.143 of class {k} alone: {alone.resolution_A:.3g} A ({len(members)} images)")
+    return gold
+
 def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epochs:int, checkpoint:Path|None, seed:int,
              make_model:Callable, lr:float, batch_size:int, device, progress:bool, rots=None, shift_px=None, band_limit=None, ref=None,
              write_pose_files=True)->Learner:
-    "Train with the job's callbacks plus the standard ones, then write the final map, poses and report."
+    "Train with the job's callbacks plus the standard ones, then write the final map, poses, half-maps with their FSC, and report."
     distributed, main, outdir = int(os.environ.get('WORLD_SIZE', '1')) > 1, launched_rank() == 0, run.outdir
     if distributed:  # launched by torchrun: join the process group; the images are shared out, rank 0 writes
         device = init_distributed() if device is None else device
@@ -152,11 +188,12 @@ def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epoc
             + (f"; {os.environ['WORLD_SIZE']} processes" if distributed else ''))
     for note in data.notes: run.log(f"data: {note}")
     learn.fit(epochs)
-    if main:
+    if main:  # rank 0 holds every image's final pose (`distributed.DistributedCallback` gathers them each epoch)
         vol = learn.volume()
         write_mrc(outdir / 'reconstruct.mrc', vol, data.pixel_size)
         if write_pose_files: write_poses(outdir / 'poses.pkl', learn.rots, learn.shift_px, data.D)
-        summary = write_report(outdir / 'report.html', learn, vol, f'cryodrgn2 {job}: {outdir.name}', ref_vol)
+        gold = write_gold_standard(job, learn, run, seed)
+        summary = write_report(outdir / 'report.html', learn, vol, f'cryodrgn2 {job}: {outdir.name}', ref_vol, gold=gold)
         run.log('done: ' + ', '.join(f'{k} {v}' for k, v in summary.items()))
     if distributed: wait_for_processes()  # the group stays: abinit-het runs a second job in it; the process leaves at its end
     return learn

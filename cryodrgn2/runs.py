@@ -222,7 +222,8 @@ def plain_config(value):
 
 # %% ../nbs/16_runs.ipynb #0b614313
 RUN_PATTERNS = ('config.yaml', 'run.log', 'report.html', 'reconstruct.mrc', 'poses.pkl', 'z.pkl', 'classes.pkl', 'evaluate.html',
-                'weights.*.pt', 'poses.*.pkl', 'reconstruct.*.mrc', 'z.*.pkl', 'classes.*.pkl', 'consensus', 'analyze.*')
+                'weights.*.pt', 'poses.*.pkl', 'reconstruct.*.mrc', 'z.*.pkl', 'classes.*.pkl', 'consensus', 'analyze.*',
+                'half_map_*.mrc', 'fsc.txt')
 ASIDE_PREFIX = '.previous-run.'
 
 def run_files(outdir)->list[Path]:

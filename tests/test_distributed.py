@@ -1,6 +1,7 @@
 """Two gloo processes launched by torchrun reproduce a single-process run (same losses, same poses)."""
 import os, shutil, subprocess, sys, textwrap
 from pathlib import Path
+import numpy as np
 import pytest
 import torch
 
@@ -73,6 +74,8 @@ def test_torchrun_cli_job(small_data, tmp_path):
     rots, shift_px = read_poses(out / 'poses.pkl', 32)
     assert rots.shape == (48, 3, 3) and torch.isfinite(rots).all()
     assert (out / 'reconstruct.mrc').exists() and (out / 'report.html').exists()
+    assert log.count('gold-standard FSC=0.143 at') == 1 and 'random halves of 24 and 24 images' in log  # rank 0, every image
+    assert (out / 'half_map_a.mrc').exists() and np.loadtxt(out / 'fsc.txt').shape == (16, 2)
 
 
 def test_torchrun_het_with_consensus(small_data, tmp_path):
@@ -99,3 +102,5 @@ def test_torchrun_classes(small_data, tmp_path):
     import re
     assert sum(map(int, re.findall(r'classes \[(\d+), (\d+)\]', log)[-1])) == 48, log  # every image's class, once
     assert (out / 'reconstruct.class0.mrc').exists() and (out / 'reconstruct.class1.mrc').exists()
+    per_class = re.findall(r'gold-standard FSC=0.143 of class \d alone: [\d.]+ A \((\d+) images\)', log)
+    assert sum(map(int, per_class)) == 48 and 'one consensus map' in log, log  # the consensus, then each class alone

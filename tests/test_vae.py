@@ -3,7 +3,7 @@
 A tiny hinged-motion dataset (D=32, 240 images, SNR 1, CTF), 2 consensus epochs then 2 epochs with the default networks
 and search: every
 output exists, z.pkl holds (N, zdim) means in cryoDRGN's layout (readable by the reference's reader), the loss fell,
-`analyze` writes its maps and summary, `eval-vol` writes a map, and bad input gives one-line errors.
+the gold-standard FSC files are written (by the VAE and by its consensus), `analyze` writes its maps and summary, `eval-vol` writes a map, and bad input gives one-line errors.
 """
 import pickle
 import numpy as np
@@ -38,8 +38,10 @@ def run(tmp_path_factory, one_thread):
 def test_abinit_het_outputs(run):
     root, out = run
     for name in ['consensus/poses.pkl', 'consensus/reconstruct.mrc', 'z.pkl', 'z.0.pkl', 'z.1.pkl', 'poses.pkl', 'weights.0.pt', 'weights.1.pt', 'reconstruct.mrc', 'config.yaml',
-                 'run.log', 'report.html']:
+                 'run.log', 'report.html', 'half_map_a.mrc', 'half_map_b.mrc', 'fsc.txt', 'consensus/fsc.txt']:
         assert (out / name).is_file(), name
+    assert np.loadtxt(out / 'fsc.txt').shape == (D // 2, 2)
+    assert 'this is the FSC of one consensus map' in (out / 'run.log').read_text()  # the gold standard of heterogeneous data says what it is
     with open(out / 'z.pkl', 'rb') as f: mu, logvar = pickle.load(f), pickle.load(f)
     assert mu.shape == logvar.shape == (N, ZDIM) and mu.dtype == np.float32 and np.isfinite(mu).all()
     with open(out / 'poses.pkl', 'rb') as f: rots, trans = pickle.load(f)
