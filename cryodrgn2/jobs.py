@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_jobs.ipynb #1b201069
 from __future__ import annotations
-import os, sys
+import os, sys, time
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
@@ -139,8 +139,6 @@ def write_report(path, # .html file
     return summary
 
 # %% ../nbs/17_jobs.ipynb #245ef04e
-import time
-
 def write_gold_standard(job:str, # the job's name, for the log
                         learn:Learner, # the trained learner: its data and final poses
                         run:RunFolder, # the job's folder: half_map_a.mrc, half_map_b.mrc and fsc.txt go there, a line into run.log
@@ -167,6 +165,8 @@ def write_gold_standard(job:str, # the job's name, for the log
         run.log(f"gold-standard FSC=0.143 of class {k} alone: {alone.resolution_A:.3g} A ({len(members)} images)")
     return gold
 
+
+# %% ../nbs/17_jobs.ipynb #f73c8032
 def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epochs:int, checkpoint:Path|None, seed:int,
              make_model:Callable, lr:float, batch_size:int, device, progress:bool, rots=None, shift_px=None, band_limit=None, ref=None,
              write_pose_files=True)->Learner:
