@@ -220,10 +220,11 @@ def _add_eval_vol(sub):
     p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
     p.add_argument('--epoch', type=count, help=doc_help(docs, 'epoch'))
     p.add_argument('--device', help=doc_help(docs, 'device'))
+    add_doc_flags(p, 'results', 'eval_vol', skip={'outdir', 'z', 'out', 'epoch', 'device'})  # --flip, --low-pass
     p.set_defaults(run=_run_eval_vol)
 def _run_eval_vol(args):
     from cryodrgn2.results import eval_vol
-    eval_vol(args.outdir, args.z, args.out, epoch=args.epoch, device=args.device)
+    eval_vol(args.outdir, args.z, args.out, epoch=args.epoch, device=args.device, **doc_flag_values(args))
     print(f'wrote {args.out}')
 
 # %% ../nbs/90_cli.ipynb #0ba2b247

@@ -15,7 +15,8 @@ from torch import Tensor
 from .io import DataError, check_counts, read_mrc, write_mrc, atomic_path
 from .tables import read_poses, write_poses
 from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size, particle_average
-from .metrics import compare_maps, density_sign
+from .backproject import GoldStandard, gold_standard, low_pass as low_pass_filter
+from .metrics import compare_maps, density_sign, mirror_volume, mirror_rotations
 from .models import HartleyMLP, fast_bf16
 from .pose import SearchConfig
 from .viz import training_figure, fsc_plot
@@ -31,8 +32,8 @@ from .runs import (RunFolder, StopCallback, check_device, data_fingerprint, fing
 
 # %% auto #0
 __all__ = ['HET_SCHEDULES', 'progress_callbacks', 'CommitCallback', 'job_device', 'decide_contrast', 'load_data', 'memory_bytes',
-           'read_map', 'write_report', 'write_gold_standard', 'abinit_homo', 'train_nn', 'consensus_poses',
-           'abinit_het']
+           'read_map', 'write_report', 'write_gold_standard', 'write_final', 'abinit_homo', 'train_nn',
+           'consensus_poses', 'abinit_het']
 
 # %% ../nbs/17_jobs.ipynb #2bf5302d
 def progress_callbacks(progress:bool, # False: no progress output
@@ -108,8 +109,6 @@ def read_map(path, # .mrc file of a map
     return vol, pixel_size
 
 # %% ../nbs/17_jobs.ipynb #e6aeefe9
-from .backproject import GoldStandard, gold_standard
-
 def write_report(path, # .html file
                  learn:Learner, # the trained learner
                  vol:Tensor, # (D,D,D) final map
@@ -143,11 +142,13 @@ def write_gold_standard(job:str, # the job's name, for the log
                         learn:Learner, # the trained learner: its data and final poses
                         run:RunFolder, # the job's folder: half_map_a.mrc, half_map_b.mrc and fsc.txt go there, a line into run.log
                         seed:int, # seed of the random split into halves
+                        flip:bool=False, # write the half-maps with the other hand (`metrics.mirror_volume`)
                        )->GoldStandard:
     "The gold-standard FSC at the final poses (`backproject.gold_standard`), written beside the map and logged."
     data, outdir, start = learn.data, run.outdir, time.perf_counter()
     gold = gold_standard(data, learn.rots, learn.shift_px, seed=seed, device=learn.device)
-    for name, half in (('half_map_a.mrc', gold.half_a), ('half_map_b.mrc', gold.half_b)): write_mrc(outdir / name, half, data.pixel_size)
+    for name, half in (('half_map_a.mrc', gold.half_a), ('half_map_b.mrc', gold.half_b)):
+        write_mrc(outdir / name, mirror_volume(half) if flip else half, data.pixel_size)
     halves = f"random halves of {int(gold.in_a.sum())} and {int((~gold.in_a).sum())} images (backproject.half_split({len(data)}, seed={seed}))"
     with atomic_path(outdir / 'fsc.txt') as tmp_path:
         np.savetxt(tmp_path, torch.stack([gold.freqs_per_A, gold.curve], 1).numpy(), fmt='%.6g',
@@ -166,10 +167,28 @@ def write_gold_standard(job:str, # the job's name, for the log
     return gold
 
 
+# %% ../nbs/17_jobs.ipynb #04987ed1
+def write_final(learn:Learner, # the trained learner
+                run:RunFolder, # reconstruct.mrc, reconstruct.filtered.mrc and poses.pkl go into its folder
+                gold:GoldStandard, # the run's gold standard (`write_gold_standard`): the filter's resolution
+                flip:bool=False, # write the map and poses with the other hand (`metrics.mirror_volume`, `metrics.mirror_rotations`)
+                low_pass:bool=True, # also write reconstruct.filtered.mrc, low-passed to the FSC=0.143 resolution (`backproject.low_pass`)
+                poses:bool=True, # write poses.pkl
+               )->Tensor: # (D,D,D) the final map as trained (not flipped, not filtered)
+    "The final map (and poses) of a job, as a user takes them away: optionally in the other hand, and filtered to the resolution."
+    data, outdir, vol = learn.data, run.outdir, learn.volume()
+    hand = mirror_volume if flip else (lambda v: v)
+    write_mrc(outdir / 'reconstruct.mrc', hand(vol), data.pixel_size)
+    if low_pass: write_mrc(outdir / 'reconstruct.filtered.mrc', hand(low_pass_filter(vol, gold.resolution_A, data.pixel_size)), data.pixel_size)
+    if poses: write_poses(outdir / 'poses.pkl', mirror_rotations(learn.rots) if flip else learn.rots, learn.shift_px, data.D)
+    if flip or low_pass: run.log('maps: ' + '; '.join([*(['reconstruct.mrc, half-maps and poses.pkl in the other hand (--flip)'] if flip else []),
+                                                     *([f'reconstruct.filtered.mrc low-passed to {gold.resolution_A:.3g} A'] if low_pass else [])]))
+    return vol
+
 # %% ../nbs/17_jobs.ipynb #f73c8032
 def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epochs:int, checkpoint:Path|None, seed:int,
              make_model:Callable, lr:float, batch_size:int, device, progress:bool, rots=None, shift_px=None, band_limit=None, ref=None,
-             write_pose_files=True)->Learner:
+             write_pose_files=True, flip=False, low_pass=True)->Learner:
     "Train with the job's callbacks plus the standard ones, then write the final map, poses, half-maps with their FSC, and report."
     distributed, main, outdir = int(os.environ.get('WORLD_SIZE', '1')) > 1, launched_rank() == 0, run.outdir
     if distributed:  # launched by torchrun: join the process group; the images are shared out, rank 0 writes
@@ -189,10 +208,8 @@ def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epoc
     for note in data.notes: run.log(f"data: {note}")
     learn.fit(epochs)
     if main:  # rank 0 holds every image's final pose (`distributed.DistributedCallback` gathers them each epoch)
-        vol = learn.volume()
-        write_mrc(outdir / 'reconstruct.mrc', vol, data.pixel_size)
-        if write_pose_files: write_poses(outdir / 'poses.pkl', learn.rots, learn.shift_px, data.D)
-        gold = write_gold_standard(job, learn, run, seed)
+        gold = write_gold_standard(job, learn, run, seed, flip)
+        vol = write_final(learn, run, gold, flip, low_pass, write_pose_files)
         summary = write_report(outdir / 'report.html', learn, vol, f'cryodrgn2 {job}: {outdir.name}', ref_vol, gold=gold)
         run.log('done: ' + ', '.join(f'{k} {v}' for k, v in summary.items()))
     if distributed: wait_for_processes()  # the group stays: abinit-het runs a second job in it; the process leaves at its end
@@ -239,6 +256,8 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 t_ngrid:int=14, # shift grid points per axis
                 classes:int=1, # maps: with K > 1, each image also finds the map that explains it best (`classes.ClassMaps`)
                 class_balance_searches:int=2, # with classes: the first search epochs split the images evenly between them
+                flip:bool=False, # write the final maps and poses with the other hand (ab initio cannot tell the hand: check it against a model)
+                low_pass:bool=True, # also write reconstruct.filtered.mrc, low-passed to the gold-standard FSC=0.143 resolution
                 device=None, # default: CUDA if available
                 bf16_search:bool|None=None, # evaluate the network in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                 progress:bool=True, # progress bars (plain lines where the output is a file)
@@ -259,7 +278,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
         cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs), searcher(search_every, search_start, search_warmup, search_chunk, config=how),
                ResetCallback(reset_epochs), *cbs]
         return _run_job('abinit-homo', data, run, _job_config('abinit-homo', arguments, data), cbs, epochs, checkpoint, seed, make_model,
-                        lr, batch_size, device, progress, ref=ref)
+                        lr, batch_size, device, progress, ref=ref, flip=flip, low_pass=low_pass)
 
 # %% ../nbs/17_jobs.ipynb #a0f1d510
 def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
@@ -283,6 +302,8 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              lr:float=1e-3, # Adam learning rate
              batch_size:int=8, # images per gradient step
              band_limit:int|None=None, # Fourier pixels; default D/2 - 1
+             flip:bool=False, # write the final maps and poses with the other hand (ab initio cannot tell the hand: check it against a model)
+             low_pass:bool=True, # also write reconstruct.filtered.mrc, low-passed to the gold-standard FSC=0.143 resolution
              device=None, # default: CUDA if available
              progress:bool=True, # progress bars (plain lines where the output is a file)
              cbs:Iterable[Callback]=(), # extra callbacks
@@ -297,7 +318,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
         data.fingerprint['poses'] = array_digest(rots, shift_px)
         return _run_job('train-nn', data, run, _job_config('train-nn', arguments, data), list(cbs), epochs, checkpoint, seed,
                         partial(HartleyMLP, data.D, hidden, layers), lr, batch_size, device, progress, rots, shift_px, band_limit, ref,
-                        write_pose_files=False)
+                        write_pose_files=False, flip=flip, low_pass=low_pass)
 
 # %% ../nbs/17_jobs.ipynb #503993b8
 HET_SCHEDULES = {  # `abinit_het`'s defaults, by where the VAE's poses start
@@ -362,6 +383,8 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                keep:int=8, # rotations kept per image between refinement rounds
                t_extent:float=10., # half-width of the base shift grid (pixels)
                t_ngrid:int=14, # shift grid points per axis
+               flip:bool=False, # write the final maps and poses with the other hand (ab initio cannot tell the hand: check it against a model)
+               low_pass:bool=True, # also write reconstruct.filtered.mrc, low-passed to the gold-standard FSC=0.143 resolution
                device=None, # default: CUDA if available
                bf16_search:bool|None=None, # evaluate the decoder in bfloat16 for pose search; None: where native (`models.fast_bf16`)
                progress:bool=True, # progress bars
@@ -393,7 +416,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                ResetCallback(s['reset_epochs']), LatentSnapshotCallback(run.outdir), LatentMonitorCallback(), *cbs]
         make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
         learn = _run_job('abinit-het', data, run, config, cbs, epochs, checkpoint, seed, make_model, lr, batch_size, device, progress,
-                         rots=rots, shift_px=shift_px, ref=ref)
+                         rots=rots, shift_px=shift_px, ref=ref, flip=flip, low_pass=low_pass)
         if learn.z_mu is None: learn.z_mu, learn.z_logvar = encode_all(learn.model, data.images, learn.shift_px, data.ctf_params)  # resumed with no epoch left
         if launched_rank() == 0:
             write_latents(run.outdir / 'z.pkl', learn.z_mu, learn.z_logvar)

@@ -13,7 +13,8 @@ import yaml
 from torch import Tensor
 from .io import DataError, check_counts, write_mrc, load_pickle
 from .tables import read_poses
-from .metrics import rotation_error, translation_error, compare_maps
+from .metrics import rotation_error, translation_error, compare_maps, mirror_volume
+from .backproject import low_pass as low_pass_filter
 from .viz import fsc_plot, image_gallery, write_html
 from .train import latest_checkpoint
 from .vae import HetVAE, read_latents, latent_scatter, pca
@@ -135,6 +136,8 @@ def eval_vol(outdir, # an abinit-het output folder
              out, # output .mrc
              epoch:int|None=None, # checkpoint epoch; default the latest
              device=None, # 'cpu', 'cuda', ...; default CPU
+             flip:bool=False, # write the map with the other hand (`metrics.mirror_volume`)
+             low_pass:float|None=None, # low-pass the map to this resolution (A; `backproject.low_pass`), e.g. the run's fsc.txt resolution
             )->Tensor: # (D,D,D) the map written
     "Write the map at given latent coordinates."
     check_output_file(out, inputs=[Path(outdir) / 'config.yaml'])
@@ -143,7 +146,8 @@ def eval_vol(outdir, # an abinit-het output folder
     if len(z) != run.model.zdim: raise ValueError(f"{len(z)} latent coordinates given but the model's zdim is {run.model.zdim}")
     if not torch.isfinite(z).all(): raise ValueError(f"latent coordinates must be finite numbers, got {z.tolist()}")
     vol = run.volumes(z[None])[0]
-    write_mrc(out, vol, run.pixel_size)
+    if low_pass is not None: vol = low_pass_filter(vol, low_pass, run.pixel_size)
+    write_mrc(out, mirror_volume(vol) if flip else vol, run.pixel_size)
     return vol
 
 # %% ../nbs/18_results.ipynb #87170048
