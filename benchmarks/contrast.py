@@ -6,6 +6,7 @@ their maps.
     python benchmarks/contrast.py                      # 1,000 images of the phantom, D=64, SNR 0.1, CTF
     python benchmarks/contrast.py --n 300 --epochs 4   # quicker
     python benchmarks/contrast.py --ratios             # only the excursion ratio of the average particle, on several sets
+    python benchmarks/contrast.py --t-stat             # only search's contrast test (paired t of 64 images), by SNR and grid
 """
 import argparse, os, pickle, sys, tempfile
 from pathlib import Path
@@ -37,14 +38,38 @@ def ratios():
         print(f"EMPIAR-10076, 7 real particles (D=320) as stored: ratio {density_sign(particle_average(data))[1]:.3g}")
 
 
+def t_stat():
+    "The paired t statistic of `pose.contrast_test` on 64 images of the phantom (D=64, CTF), by SNR and base grid."
+    import math
+    from cryodrgn2.simulate import simulate
+    from cryodrgn2.imaging import VoxelModel
+    from cryodrgn2.pose import inplane_slices, base_search
+    from cryodrgn2.shifts import band, shift_grid, phase_ramps
+    from cryodrgn2.fourier import ht2_center
+    from cryodrgn2.ctf import ctf_from_params
+    vol = phantom(64); model = VoxelModel(vol)
+    for snr in (0.1, 0.05, 0.02):
+        images, plan = simulate(vol, 64, snr=snr, invert=False, seed=3, pixel_size=3.0)
+        for level, L in ((2, 12), (1, 8)):
+            bnd = band(64, L)
+            slices = inplane_slices(model, level, 64, L).flatten(0, 1)
+            ctf, ramps = ctf_from_params(plan.ctf_params, bnd.coords), phase_ramps(bnd.coords, -shift_grid(10., 14))
+            coeffs = ht2_center(images).flatten(1)[:, bnd.index]
+            as_given, negated = (base_search(slices, s * coeffs, ctf, bnd.mirror, ramps, 1)[0][:, 0] for s in (1, -1))
+            gain = negated - as_given
+            print(f"SNR {snr}, level {level} grid at L={L}: t = {(gain.mean() / (gain.std() / math.sqrt(len(gain)))).item():.1f} "
+                  f"({(gain > 0).float().mean().item():.0%} of the images fit better with their true sign; |t| > 3 decides)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n', type=int, default=1000); p.add_argument('--D', type=int, default=64)
     p.add_argument('--snr', type=float, default=0.1); p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--threads', type=int, default=2); p.add_argument('--skip-abinit', action='store_true')
-    p.add_argument('--ratios', action='store_true')
+    p.add_argument('--ratios', action='store_true'); p.add_argument('--t-stat', action='store_true')
     a = p.parse_args()
     if a.ratios: return ratios()
+    if a.t_stat: return t_stat()
     env = {**os.environ, 'OMP_NUM_THREADS': str(a.threads), 'MKL_NUM_THREADS': str(a.threads)}
     tmp = Path(tempfile.mkdtemp())
     ds = tmp / 'data'
