@@ -200,6 +200,7 @@ def _run_job(job:str, data:Particles, run:RunFolder, config:dict, cbs:list, epoc
     checkpoints = CheckpointCallback(outdir)
     cbs = [*cbs, StopCallback(run.stop), NanGuardCallback(checkpoints=checkpoints), SnapshotCallback(outdir, poses=write_pose_files),
            checkpoints, CommitCallback(run), LogCallback(outdir / 'run.log'), MonitorCallback(), PrefetchCallback(), *progress_callbacks(progress)]
+    torch.manual_seed(seed)  # torch's global generator too (the VAE's sampling noise): one seed, one result, in any process
     learn = Learner(make_model, data, rots, shift_px, cbs, lr, batch_size, band_limit, seed, device)
     if checkpoint is not None: learn.load(checkpoint)
     if not run.begun: run.begin(config, learn.device)
