@@ -129,7 +129,7 @@ def latent_selector(z, # (N,zdim) latents of the images
     def pick(_): choose(np.flatnonzero(np.isin(labels, list(clusters.value))), 'clusters ' + ' '.join(map(str, clusters.value)))
     def write(_):
         try: status.value = str(on_select(chosen['rows']))
-        except ValueError as e: status.value = f'error: {e}'
+        except (ValueError, OSError) as e: status.value = f'error: {e}'
     scatter.data[0].on_selection(region); clusters.observe(pick, 'value'); button.on_click(write)
     return widgets.VBox([scatter, widgets.HBox([clusters, widgets.VBox([button, status])])])
 
