@@ -117,3 +117,16 @@ def test_a_moved_parent_index(loop, capsys):
     finally:
         moved.rename(root / 'parent.pkl')
     np.testing.assert_array_equal(pickle.load(open(root / 'again.pkl', 'rb')), pickle.load(open(root / 'ind.pkl', 'rb')))
+
+
+def test_the_readme_loop_parses():
+    "The README's heterogeneous loop ('Your own data'): each line is a valid command, in the order of the loop tested above."
+    import shlex
+    from pathlib import Path
+    from cryodrgn2.cli import build_parser
+    section = (Path(__file__).resolve().parents[1] / 'README.md').read_text().split('**Heterogeneous data', 1)[1]
+    block = section.split('```bash\n', 1)[1].split('```', 1)[0]
+    commands = [shlex.split(line.split('#')[0])[1:] for line in block.splitlines() if line.startswith('cryodrgn2 ')]
+    assert [c[0] for c in commands] == ['abinit-het', 'analyze', 'filter', 'abinit-homo']
+    for args in commands: build_parser().parse_args(args)
+    assert commands[3][commands[3].index('--ind') + 1] == commands[2][commands[2].index('-o') + 1]  # the job reads what filter wrote
