@@ -227,9 +227,32 @@ def _run_eval_vol(args):
     eval_vol(args.outdir, args.z, args.out, epoch=args.epoch, device=args.device, **doc_flag_values(args))
     print(f'wrote {args.out}')
 
+# %% ../nbs/90_cli.ipynb #b5869d57
+def _add_filter(sub):
+    p = sub.add_parser('filter', help='select images of an abinit-het run (k-means clusters, outliers) as an index .pkl for --ind',
+                       description='Write the indices (into the run\'s particle file, through the run\'s own --ind) of the images '
+                                   'in the given k-means clusters of `cryodrgn2 analyze`, or in a list of rows of z.pkl, or all but '
+                                   'the latent outliers; with --invert-selection, the others. Rerun any job on them with --ind.')
+    docs = source_docments('results', 'select_images')
+    p.add_argument('outdir', help=doc_help(docs, 'outdir'))
+    p.add_argument('--cluster', dest='clusters', type=count, nargs='+', metavar='C', help=doc_help(docs, 'clusters'))
+    p.add_argument('-k', '--kmeans', type=positive_int, help=doc_help(docs, 'kmeans'))
+    p.add_argument('--images', help=doc_help(docs, 'images'))
+    p.add_argument('--drop-outliers', type=_unit_interval, default=0., metavar='FRACTION', help=doc_help(docs, 'drop_outliers'))
+    p.add_argument('--invert-selection', action='store_true', help=doc_help(docs, 'invert_selection'))
+    p.add_argument('-o', '--out', required=True, help=doc_help(docs, 'out'))
+    p.add_argument('--epoch', type=count, help=doc_help(docs, 'epoch'))
+    p.add_argument('--parent-ind', help=doc_help(docs, 'parent_ind'))
+    p.set_defaults(run=_run_filter)
+def _run_filter(args):
+    from cryodrgn2.results import select_images
+    ind = select_images(args.outdir, clusters=args.clusters, kmeans=args.kmeans, images=args.images, drop_outliers=args.drop_outliers,
+                        invert_selection=args.invert_selection, out=args.out, epoch=args.epoch, parent_ind=args.parent_ind)
+    print(f'wrote {len(ind)} image indices to {args.out}: rerun a job on them with --ind {args.out} (and the same particle file)')
+
 # %% ../nbs/90_cli.ipynb #0ba2b247
 _COMMANDS = [_add_demo, *DATA_COMMANDS, _add_align,
-             _add_abinit_homo, _add_train_nn, _add_evaluate, _add_abinit_het, _add_analyze, _add_eval_vol]
+             _add_abinit_homo, _add_train_nn, _add_evaluate, _add_abinit_het, _add_analyze, _add_eval_vol, _add_filter]
 
 def build_parser()->argparse.ArgumentParser:
     "The `cryodrgn2` argument parser with every command."

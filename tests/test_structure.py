@@ -60,6 +60,7 @@ JOBS = [  # command, module, function, parameters set by hand-written flags (nam
      {'config', 'settings'}),  # built from the SearchConfig flags (test_every_search_setting_is_an_align_flag)
     ('analyze', 'results', 'analyze', {'use_umap': '--no-umap', 'n_points': '--n-points'}, set()),
     ('eval-vol', 'results', 'eval_vol', {'out': '--out'}, set()),
+    ('filter', 'results', 'select_images', {'clusters': '--cluster', 'out': '--out'}, set()),
     ('evaluate', 'results', 'evaluate', {'D': '--box', 'ref_poses': '--ref-poses', 'ref_map': '--ref-map'}, set()),
 ]
 
@@ -124,6 +125,7 @@ HELP = [  # command, the functions its flags set, flag dest -> parameter (or (mo
     ('demo', [('results', 'demo'), ('jobs', 'abinit_homo')], {}, {'quiet'}),
     ('analyze', [('results', 'analyze')], {}, {'no_umap'}),
     ('eval-vol', [('results', 'eval_vol')], {}, set()),
+    ('filter', [('results', 'select_images')], {}, set()),
 ]
 
 
