@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import NamedTuple
 import mrcfile
 import numpy as np
-import pandas as pd
-import starfile
 import torch
 from torch import Tensor
 from fastcore.basics import patch
@@ -166,6 +164,7 @@ def _merge_optics(path, particles:pd.DataFrame, optics:pd.DataFrame)->pd.DataFra
 def read_star(path, merge_optics:bool=False, # append each particle's optics-group columns to its row
              )->tuple[pd.DataFrame, pd.DataFrame|None]: # particles, optics (None for RELION 3.0)
     "Read the particle table and, for RELION 3.1, the optics table of a .star file."
+    import pandas as pd, starfile  # here, not at the top: pandas alone takes about 0.5 s to import
     path = _existing(path)
     try: blocks = starfile.read(path, always_dict=True)
     except Exception as e: raise DataError(path, f"not a STAR file ({type(e).__name__}: {e})") from None
@@ -179,6 +178,7 @@ def read_star(path, merge_optics:bool=False, # append each particle's optics-gro
 # %% ../nbs/02_io.ipynb #d9b71dc7
 def write_star(path, particles:pd.DataFrame, optics:pd.DataFrame|None=None):
     "Write a .star file atomically: RELION 3.1 layout (data_optics + data_particles) when optics are given."
+    import starfile
     blocks = {'optics': optics, 'particles': particles} if optics is not None else {'': particles}
     with atomic_path(path) as tmp_path: starfile.write(blocks, tmp_path, float_format='%.9g')  # 9 digits: float32 exact
 
@@ -357,6 +357,7 @@ def __del__(self:ParticleSource): self.close()
 # %% ../nbs/02_io.ipynb #0a2665ae
 def _stack_paths(source:Path, names:np.ndarray, datadir=None)->list[Path]:
     "Each stack named in `source`: as written, relative to `source`'s folder, then under `datadir`; DataError listing the tries."
+    import pandas as pd
     bare = pd.Series([Path(n).name for n in names])
     shared = set(bare[bare.duplicated()])  # file names of two different stacks: never guessed from the bare name
     paths = []
@@ -383,6 +384,7 @@ def _split_image_names(path, image_names:pd.Series)->tuple[np.ndarray, np.ndarra
     "Stack names and 0-based indices of RELION `idx@stack` image names."
     parts = image_names.astype(str).str.split('@', n=1, expand=True)
     if parts.shape[1] < 2: parts[1] = None
+    import pandas as pd
     index = pd.to_numeric(parts[0], errors='coerce')
     bad = np.flatnonzero(~((index >= 1) & parts[1].notna()).to_numpy())  # NaN compares False
     if len(bad): raise DataError(path, f"bad rlnImageName '{image_names.iloc[bad[0]]}' (expected index@stack.mrcs, index from 1)")

@@ -6,7 +6,6 @@
 from __future__ import annotations
 from pathlib import Path
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 from .geometry import euler_to_matrix, matrix_to_euler, axis_angle_to_matrix
@@ -145,6 +144,7 @@ def write_relion_star(path, image_names:list[str], # 'idx@stack.mrcs', idx 1-bas
     "Write particles, with their CTF and poses if given, as a RELION 3.1 .star file."
     n = len(image_names)
     ctf = None if ctf_params is None else checked_ctf(path, ctf_params).double().numpy()
+    import pandas as pd
     box = np.full(n, D, np.float64) if D is not None else None if ctf is None else ctf[:, 0]
     apix = np.full(n, pixel_size, np.float64) if pixel_size is not None else None if ctf is None else ctf[:, 1]
     if box is None or apix is None: raise ValueError("write_relion_star needs D and pixel_size (or ctf_params holding them)")
