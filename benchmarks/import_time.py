@@ -5,7 +5,8 @@
 --source times another copy of the package (e.g. an earlier commit: `git archive COMMIT cryodrgn2 | tar -x -C DIR`),
 bypassing the editable install.
 
-Times `python -c "import cryodrgn2.pose"` (what `align` and every job pay before work) and `cryodrgn2 --help`.
+Times `python -c "import torch"` (the floor: every command that computes needs torch), `python -c "import cryodrgn2.pose"`
+(what `align` and every job pay before work) and `cryodrgn2 --help`.
 """
 import argparse, statistics, subprocess, sys, time
 
@@ -21,11 +22,11 @@ if __name__ == '__main__':
     args = ap.parse_args()
     first = '' if args.source is None else (f"import sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
                                             f"sys.path.insert(0, {args.source!r}); ")
-    for name, code in [('import cryodrgn2.pose', 'import cryodrgn2.pose'),
+    for name, code in [('import torch', 'import torch'), ('import cryodrgn2.pose', 'import cryodrgn2.pose'),
                        ('cryodrgn2 --help', "import sys; sys.argv = ['cryodrgn2', '--help']; from cryodrgn2.cli import main; main()")]:
         runs, cmd = args.runs, [sys.executable, '-c', first + code + '\nimport cryodrgn2; assert cryodrgn2.__file__']
         t = seconds(cmd, runs)
-        if name.startswith('import'):
+        if name == 'import cryodrgn2.pose':
             where = subprocess.run([sys.executable, '-c', first + 'import cryodrgn2.pose, sys; print(cryodrgn2.__file__, "healpy" in sys.modules)'],
                                    capture_output=True, text=True).stdout.strip()
             print(f'package: {where.split()[0]}, healpy imported: {where.split()[1]}')
