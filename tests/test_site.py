@@ -340,8 +340,8 @@ def test_internal_links(site):
 
 
 def test_start_here(site):
-    "The index's reading path links the demo, the pose search and the real-data workflow, in that order."
+    "The index's reading path links the demo, the tutorial on your own map, the pose search and the real-data workflow, in that order."
     sec = (SITE / 'index.html').read_text().split('id="start-here', 1)[1].split('<section', 1)[0]
     path = sec.split('<ol', 1)[1].split('</ol>', 1)[0]  # "Then read, in this order:"
     files = list(dict.fromkeys(h.split('#')[0] or 'index.html' for h in re.findall(r'<a href="([^"]+)"', path)))
-    assert files == ['results.html', 'pose.html', 'index.html'], files
+    assert files == ['results.html', 'tutorial_your_map.html', 'pose.html', 'index.html'], files
