@@ -9,12 +9,13 @@ import pickle
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TYPE_CHECKING
 import mrcfile
 import numpy as np
 import torch
 from torch import Tensor
 from fastcore.basics import patch
+if TYPE_CHECKING: import pandas as pd  # for annotations: pandas itself is imported where a .star is read or written
 
 # %% auto #0
 __all__ = ['DataError', 'check_counts', 'atomic_path', 'load_pickle', 'dump_pickle', 'MrcLayout', 'mrc_layout', 'read_mrc',

@@ -4,14 +4,14 @@
 
 # %% ../nbs/18_results.ipynb #ebeba33f
 from __future__ import annotations
-import pickle, sys
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 import yaml
 from torch import Tensor
-from .io import DataError, check_counts, write_mrc, load_pickle, read_ind
+from .io import DataError, check_counts, write_mrc, load_pickle, dump_pickle, read_ind
 from .tables import read_poses
 from .metrics import rotation_error, translation_error, compare_maps, mirror_volume
 from .backproject import low_pass as low_pass_filter
@@ -193,7 +193,7 @@ def analyze(outdir, # an abinit-het output folder
     embedding = umap_embedding(z, seed) if use_umap and len(z) > 15 else None
     if embedding is not None:
         out.mkdir(parents=True, exist_ok=True)
-        with open(out / 'umap.pkl', 'wb') as f: pickle.dump(embedding, f)
+        dump_pickle(out / 'umap.pkl', embedding)
         figures.append(('UMAP', latent_scatter(embedding, values if values is not None else labels.numpy(), 'UMAP', ('UMAP1', 'UMAP2'),
                                                discrete=values is None)))
     for j in range(1, pc + 1):
@@ -205,7 +205,7 @@ def analyze(outdir, # an abinit-het output folder
     vols = run.volumes(z[centre_idx])
     folder = out / f'kmeans{len(centres)}'
     _write_series(folder, vols, z[centre_idx], run.pixel_size)
-    with open(folder / 'labels.pkl', 'wb') as f: pickle.dump(labels.numpy(), f)
+    dump_pickle(folder / 'labels.pkl', labels.numpy())
     np.savetxt(folder / 'centers.txt', centres.numpy(), fmt='%.5f')
     np.savetxt(folder / 'centers_ind.txt', centre_idx.numpy(), fmt='%d')
     c = run.model.D // 2
@@ -290,7 +290,7 @@ def select_images(outdir, # an abinit-het output folder (after `analyze`, to sel
     ind = rows if parent is None else parent[rows]
     if out is not None:
         check_output_file(out, inputs)
-        with open(out, 'wb') as f: pickle.dump(ind.astype(np.int64), f)
+        dump_pickle(out, ind.astype(np.int64))  # atomically: an interrupted write leaves no half file
     return ind.astype(np.int64)
 
 # %% ../nbs/18_results.ipynb #3b86b236

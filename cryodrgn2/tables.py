@@ -5,9 +5,11 @@
 # %% ../nbs/02a_tables.ipynb #f8b0b772
 from __future__ import annotations
 from pathlib import Path
+from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import Tensor
+if TYPE_CHECKING: import pandas as pd  # for annotations: imported where a table is built
 from .geometry import euler_to_matrix, matrix_to_euler, axis_angle_to_matrix
 from .io import (DataError, cs_field, dump_pickle, first_stack, load_pickle, read_cs, read_star, require_columns,
                           star_pixel_size, write_star)
