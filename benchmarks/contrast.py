@@ -8,7 +8,7 @@ their maps.
     python benchmarks/contrast.py --ratios             # only the excursion ratio of the average particle, on several sets
     python benchmarks/contrast.py --t-stat             # only search's contrast test (paired t of 64 images), by SNR and grid
 """
-import argparse, os, pickle, sys, tempfile
+import argparse, os, subprocess, sys, tempfile
 from pathlib import Path
 import numpy as np
 import torch
@@ -84,7 +84,7 @@ def main():
     for stack_name in ('particles', 'negated'):
         out = tmp / f'align_{stack_name}.pkl'
         cmd = ['cryodrgn2', 'align', ds / f'{stack_name}.mrcs', '--volume', ds / 'volume.mrc', '--ctf', ds / 'ctf.pkl', '-o', out]
-        proc = __import__('subprocess').run(list(map(str, cmd)), env=env, capture_output=True, text=True)
+        proc = subprocess.run(list(map(str, cmd)), env=env, capture_output=True, text=True)
         if proc.returncode: raise RuntimeError(proc.stderr[-2000:])
         aligned[stack_name] = read_poses(out, a.D)[0]
         print(f"align {stack_name}.mrcs: {said(proc.stderr)}")

@@ -14,14 +14,18 @@ def run(code:str)->str:
     with contextlib.redirect_stdout(out): exec(compile(code, 'README first look', 'exec'), {})
     return out.getvalue()
 
+def median_error(printed:str)->float:
+    "The median rotation error (deg) the first look prints."
+    return float(re.search(r'median rotation error \(deg\): ([\d.e-]+)', printed)[1])
+
 def test_first_look_as_written():
     printed = run(first_look_code())
     assert 'contrast negated' in printed, printed  # simulate() stores images contrast-inverted, as extraction does
-    assert float(re.search(r'median rotation error \(deg\): ([\d.e-]+)', printed)[1]) < 1, printed
+    assert median_error(printed) < 1, printed
 
 def test_first_look_physically_signed():
     code = first_look_code()
     assert 'seed=0)' in code
     printed = run(code.replace('seed=0)', 'seed=0, invert=False)', 1))
     assert 'contrast as given' in printed, printed
-    assert float(re.search(r'median rotation error \(deg\): ([\d.e-]+)', printed)[1]) < 1, printed
+    assert median_error(printed) < 1, printed
