@@ -9,9 +9,14 @@ What it measures (issue 3, "Must show"):
    with a 3 x 256 coordinate MLP (`cryodrgn2.models.HartleyMLP`, fitted to the map so that errors mean something);
 3. images/s at D=128, the fraction of the matmul limit reached, and the speed-up of evaluating a network once on
    the 3D lattice;
-4. peak RSS of `cryodrgn2.pose.align` on 1,000 vs 10,000 images on disk (separate processes).
+4. peak RSS of `cryodrgn2.pose.align` on 1,000 vs 10,000 images on disk (separate processes);
+5. `--whole` (issue 20): what a user runs, as whole processes timed from outside. `cryodrgn2 align` against cryoDRGN
+   4.3.1 aligning the same stack to the same map (`benchmarks/reference_align.py`: its ImageDataset, CTF table,
+   Lattice and PoseSearch as abinit_homo sets them up), on 100 and 1,000 images at D=64 (`hand-vol.mrc`) and D=128
+   (a phantom), CTF, SNR 0.1, the same threads; median rotation error of both against the true poses.
 
 Run from the project root:  python benchmarks/pose_search.py            (full run: about an hour on 2 cores)
+                            python benchmarks/pose_search.py --whole    (whole processes only: about 25 minutes)
                             python benchmarks/pose_search.py --quick    (small sizes, a few minutes)
 It prints a table and writes benchmarks/results/pose_search.json.
 """
@@ -50,11 +55,15 @@ def parse_args():
     p.add_argument('--parts', nargs='*', default=['accuracy', 'speed', 'mlp', 'd128', 'memory'],
                    help='what to measure (default: everything); results of earlier runs in --out are kept')
     p.add_argument('--quick', action='store_true', help='small sizes everywhere (a smoke test of this script)')
+    p.add_argument('--whole', action='store_true', help='only the whole-process comparison of `cryodrgn2 align` with the reference')
+    p.add_argument('--whole-n', type=int, nargs='*', default=[100, 1000], help='stack sizes of the whole-process comparison')
+    p.add_argument('--whole-d', type=int, nargs='*', default=[64, 128], help='box sizes of the whole-process comparison')
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'pose_search.json'))
     p.add_argument('--memory-child', nargs=3, metavar=('PARTICLES', 'MAP', 'CTF'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.n, args.ref_n, args.ref_mlp_n, args.runs, args.mlp_steps, args.memory_n = 64, 8, 2, 1, 60, [200, 800]
+        args.whole_n, args.whole_d = [16], [64]
     return args
 
 
@@ -188,6 +197,7 @@ def main():
     args = parse_args()
     if args.memory_child: return memory_child(*args.memory_child)
     torch.set_num_threads(args.threads)
+    if args.whole: return whole_processes(args)
     torch.manual_seed(0)
     old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     report = dict(machine=dict(platform=platform.platform(), threads=args.threads, torch=torch.__version__,
@@ -293,6 +303,73 @@ def speed_d128(report, hand, datasets, args):
     if 'voxel_noiseless' in report['speed']:
         report['matmul']['full_fraction_of_limit'] = report['speed']['voxel_noiseless']['ours_images_per_s'] / report['matmul']['limit_images_per_s']
 
+
+
+# ---------------------------------------------------------------- 5. whole processes (issue 20)
+def whole_dataset(work, D, n):
+    "A stack of n images (CTF, SNR 0.1) of hand-vol.mrc (D=64) or a D=128 phantom, written as a user would get it."
+    folder = work / f'D{D}_n{n}'
+    if not (folder / 'particles.mrcs').exists():
+        vol = read_mrc(DATA / 'hand-vol.mrc')[0].float().clone() if D == 64 else phantom(D, n_atoms=1600, seed=0)
+        write_dataset(folder, vol, n, snr=0.1, pixel_size=1.0, seed=20 + n, progress=False, force=True)
+    return folder
+
+
+def whole_run(cmd, threads):
+    "Wall seconds of a command run as its own process, with `threads` threads; and its output."
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads), 'PYTHONPATH': str(ROOT)}
+    start = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if out.returncode: raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{out.stderr[-3000:]}")
+    return seconds, out.stdout + out.stderr
+
+
+def pose_errors(found, truth):
+    "Median ||R - R_true||_F^2 and the share above 0.5, between two cryoDRGN pose .pkl files."
+    import pickle
+    rots, true_rots = (torch.as_tensor(np.asarray(pickle.load(open(f, 'rb'))[0]), dtype=torch.float32) for f in (found, truth))
+    err = ((rots - true_rots) ** 2).sum((1, 2))
+    return dict(rot_median=err.median().item(), frac_wrong=(err > 0.5).float().mean().item())
+
+
+def whole_processes(args):
+    "`cryodrgn2 align` and the reference script as whole processes, same stacks, same threads; medians of runs."
+    work = Path(tempfile.gettempdir()) / 'cryodrgn2_bench_whole'
+    report = dict(machine=dict(platform=platform.platform(), threads=args.threads, torch=torch.__version__,
+                               load_average_at_start=os.getloadavg()), rows=[])
+    cli = [sys.executable, '-m', 'cryodrgn2.cli']
+    for D in args.whole_d:
+        for n in args.whole_n:
+            data = whole_dataset(work, D, n)
+            stack, ctf, vol, truth = (str(data / f) for f in ('particles.mrcs', 'ctf.pkl', 'volume.mrc', 'poses.pkl'))
+            runs = args.runs if n <= 100 else 1
+            ours, ref, ref_oracle = [], [], []
+            for _ in range(runs):  # alternate, so that a change in the machine's load falls on both
+                ours.append(whole_run(cli + ['align', stack, '--ctf', ctf, '--volume', vol, '-o', str(data / 'ours.pkl'), '-q'], args.threads)[0])
+                seconds, text = whole_run([sys.executable, str(ROOT / 'benchmarks' / 'reference_align.py'), stack, ctf, vol,
+                                           str(data / 'ref.pkl'), '--true-poses', truth, '--threads', str(args.threads)], args.threads)
+                oracle = float(text.split('oracle_seconds=')[1].split()[0])
+                ref.append(seconds - oracle); ref_oracle.append(oracle)
+            row = dict(D=D, n=n, runs=runs, ours_seconds=float(np.median(ours)), reference_seconds=float(np.median(ref)),
+                       reference_oracle_seconds_left_out=float(np.median(ref_oracle)), ours_all=ours, reference_all=ref,
+                       ours_errors=pose_errors(data / 'ours.pkl', truth), reference_errors=pose_errors(data / 'ref.pkl', truth))
+            row['speedup'] = row['reference_seconds'] / row['ours_seconds']
+            report['rows'].append(row)
+            log(f"D={D} n={n}: ours {row['ours_seconds']:.1f} s, reference {row['reference_seconds']:.1f} s, x{row['speedup']:.1f}; "
+                f"median error ours {row['ours_errors']['rot_median']:.3g} ({row['ours_errors']['frac_wrong']:.0%} > 0.5), "
+                f"reference {row['reference_errors']['rot_median']:.3g} ({row['reference_errors']['frac_wrong']:.0%})")
+    report['machine']['load_average_at_end'] = os.getloadavg()
+    out = Path(args.out).with_name('pose_search_whole.json')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    log('\n| box | images | `cryodrgn2 align` s | reference s | ratio | median rot. error ours / reference | > 0.5 ours / reference |')
+    log('|---|---|---|---|---|---|---|')
+    for r in report['rows']:
+        log(f"| {r['D']} | {r['n']:,} | {r['ours_seconds']:.1f} | {r['reference_seconds']:.1f} | {r['speedup']:.1f}x | "
+            f"{r['ours_errors']['rot_median']:.3g} / {r['reference_errors']['rot_median']:.3g} | "
+            f"{r['ours_errors']['frac_wrong']:.0%} / {r['reference_errors']['frac_wrong']:.0%} |")
+    log(f'wrote {out}')
 
 
 def print_table(r):

@@ -13,8 +13,9 @@ from .geometry import freq_lattice
 from .fourier import ht3_center, iht2_center, ht2_center, symmetrize_ht, flip_frequencies
 
 # %% auto #0
-__all__ = ['slice_coords', 'sample_lattice', 'volume_lattice', 'project_slices', 'VoxelModel', 'rotate_volume', 'project_real',
-           'inference', 'evaluate_model', 'shift_images', 'form_images', 'add_noise']
+__all__ = ['PARALLEL_POINTS', 'slice_coords', 'sample_lattice', 'volume_lattice', 'project_slices', 'VoxelModel', 'rotate_volume',
+           'project_real', 'inference', 'evaluate_model', 'sample_slices', 'evaluate_slices', 'shift_images',
+           'form_images', 'add_noise']
 
 # %% ../nbs/05_imaging.ipynb #7a707f8b
 def slice_coords(rots:Tensor, # (B,3,3) pose rotations
@@ -24,14 +25,20 @@ def slice_coords(rots:Tensor, # (B,3,3) pose rotations
     return coords2d.to(rots) @ rots[:, :2, :]
 
 # %% ../nbs/05_imaging.ipynb #2fc2b7dc
+PARALLEL_POINTS = 2 ** 14  # from this many points, a CPU call is split over the threads (its kernel uses one per batch entry)
+
 def sample_lattice(lattice:Tensor, # (D+1,D+1,D+1) or (C,D+1,D+1,D+1) symmetrised centred transform
                    coords:Tensor, # (...,3) frequencies (x,y,z) in cycles/pixel
                   )->Tensor: # (...) or (C,...) trilinear interpolates
     "Trilinear interpolation of a symmetrised lattice at frequency coordinates."
     channels = lattice[None] if lattice.dim() == 3 else lattice
-    grid = (2 * coords).reshape(1, 1, 1, -1, 3).to(channels)
-    out = F.grid_sample(channels[None], grid, mode='bilinear', padding_mode='zeros', align_corners=True)
-    out = out.reshape(channels.shape[0], *coords.shape[:-1])
+    (C, *_), M = channels.shape, coords[..., 0].numel()
+    flat = (2 * coords).reshape(M, 3).to(channels)                                 # (M,3) grid_sample's coordinates
+    parts = torch.get_num_threads() if channels.device.type == 'cpu' and M >= PARALLEL_POINTS else 1
+    if M % parts: flat = torch.cat([flat, flat.new_zeros(parts - M % parts, 3)])   # pad to equal parts
+    out = F.grid_sample(channels[None].expand(parts, *channels.shape), flat.reshape(parts, 1, 1, -1, 3),
+                        mode='bilinear', padding_mode='zeros', align_corners=True)  # (parts,C,1,1,M'/parts)
+    out = out.transpose(0, 1).reshape(C, -1)[:, :M].reshape(C, *coords.shape[:-1])  # back in the points' order
     return out[0] if lattice.dim() == 3 else out
 
 def volume_lattice(vol:Tensor)->Tensor: # (D,D,D) real map -> (D+1,D+1,D+1) symmetrised Hartley lattice
@@ -87,10 +94,41 @@ def evaluate_model(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
     with inference(coords.device, bf16):
         if z is None:
             flat = coords.reshape(-1, 3)
-            return torch.cat([model(part) for part in flat.split(chunk)]).float().reshape(coords.shape[:-1])
+            parts = [flat] if isinstance(model, VoxelModel) else flat.split(chunk)  # a map has no activations to bound
+            values = model(parts[0]) if len(parts) == 1 else torch.cat([model(part) for part in parts])
+            return values.float().reshape(coords.shape[:-1])
         flat = coords.reshape(coords.shape[0], -1, 3)
         per_image = [torch.cat([model(part[None], z[i:i + 1])[0] for part in flat[i].split(chunk)]) for i in range(len(flat))]
         return torch.stack(per_image).float().reshape(coords.shape[:-1])
+
+# %% ../nbs/05_imaging.ipynb #6e115e97
+def sample_slices(lattice:Tensor, # (D+1,D+1,D+1) symmetrised centred transform (`volume_lattice`)
+                  rots:Tensor, # (N,3,3) rotations
+                  coords2d:Tensor, # (P,2) in-plane frequencies, cycles/pixel
+                  block:int=64, # rotations per `grid_sample` call (their coordinates: block x P x 12 bytes)
+                 )->Tensor: # (N,P) the slices' trilinear values
+    "Central slices of a lattice at many rotations, a block of rotations at a time (the same values as `sample_lattice`)."
+    out, scaled, volume = lattice.new_empty(len(rots), len(coords2d)), 2 * coords2d.to(lattice), lattice[None, None]
+    threads = torch.get_num_threads() if lattice.device.type == 'cpu' else 1
+    for start in range(0, len(rots), block):
+        part = rots[start:start + block].to(lattice)
+        n = len(part); split = threads if n % threads == 0 else 1      # one batch entry per thread (see `sample_lattice`)
+        grid = (scaled @ part[:, :2, :]).reshape(split, 1, n // split, -1, 3)  # grid_sample's coordinates 2 R^T k
+        out[start:start + n] = F.grid_sample(volume.expand(split, -1, -1, -1, -1), grid, align_corners=True).reshape(n, -1)
+    return out
+
+# %% ../nbs/05_imaging.ipynb #c8cb0985
+def evaluate_slices(model:Callable, # coords (...,3) [, z] -> values: a `VoxelModel`, a network, ...
+                    rots:Tensor, # (...,R,3,3) rotations; with z, (B,R,3,3)
+                    coords2d:Tensor, # (P,2) in-plane frequencies, cycles/pixel
+                    z:Tensor|None=None, # (B,zdim) per-image latents
+                    chunk:int=2 ** 16, # points per network call (`evaluate_model`)
+                   )->Tensor: # (...,R,P) slices, without gradients
+    "A model's central slices at many rotations: `sample_slices` for a voxel map, `evaluate_model` on their coordinates otherwise."
+    if isinstance(model, VoxelModel) and z is None:
+        with torch.no_grad(): return sample_slices(model.lattice, rots.reshape(-1, 3, 3), coords2d).reshape(*rots.shape[:-2], -1)
+    coords = slice_coords(rots.reshape(-1, 3, 3), coords2d).reshape(*rots.shape[:-2], len(coords2d), 3)
+    return evaluate_model(model, coords, z, chunk)
 
 # %% ../nbs/05_imaging.ipynb #dc710dc6
 def shift_images(imgs_ht:Tensor, # (B,D,D) centred Hartley transforms

@@ -18,7 +18,7 @@ from .ctf import ctf_from_params
 from .io import DataError, read_mrc
 from .tables import write_poses
 from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages, sample_indices
-from .imaging import slice_coords, VoxelModel, evaluate_model
+from .imaging import slice_coords, VoxelModel, evaluate_model, evaluate_slices
 from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid, healpix_max_pixrad
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
@@ -147,8 +147,7 @@ def refine(model:Callable, # the model
     B, K = cands.dir_idx.shape
     child_dir, child_psi = grid_children(cands.dir_idx, cands.psi_idx)   # (B,K,8)
     rots = grid_rotations(cands.level + 1, child_dir.cpu(), child_psi.cpu()).to(coeffs.device)
-    coords = slice_coords(rots.reshape(-1, 3, 3), bnd.coords).reshape(B, K * 8, -1, 3)
-    slices = evaluate_model(model, coords, z).reshape(B, K, 8, -1)           # (B,K,8,P)
+    slices = evaluate_slices(model, rots.reshape(B, K * 8, 3, 3), bnd.coords, z).reshape(B, K, 8, -1)  # (B,K,8,P)
     weighted = coeffs if ctf is None else coeffs * ctf
     centred = shift_coefficients(weighted[:, None], bnd.mirror, phase_ramps(bnd.coords, -cands.shift_px[:, :, None]))[:, :, 0]
     dots = shifted_dots(slices, centred, bnd.mirror, local_ramps)      # (B,K,8,T)
