@@ -24,9 +24,10 @@ from pathlib import Path
 from common import run
 
 OURS = r'''
-import sys, time, json, torch
+import sys, time, json
+from cryodrgn2.jobs import abinit_homo  # before torch, as the command line does (cryodrgn2 sets OpenMP's wait policy)
+import torch
 torch.set_num_threads(int(sys.argv[4]))
-from cryodrgn2.jobs import abinit_homo
 start = time.perf_counter()
 learn = abinit_homo(sys.argv[1], sys.argv[2], sys.argv[3], force=True, progress=False)
 print(json.dumps(dict(seconds=time.perf_counter() - start, epochs=[{k: v for k, v in r.items()} for r in learn.history])))

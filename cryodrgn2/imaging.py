@@ -101,7 +101,7 @@ def evaluate_model(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
         per_image = [torch.cat([model(part[None], z[i:i + 1])[0] for part in flat[i].split(chunk)]) for i in range(len(flat))]
         return torch.stack(per_image).float().reshape(coords.shape[:-1])
 
-# %% ../nbs/05_imaging.ipynb #6e115e97
+# %% ../nbs/05_imaging.ipynb #0f6c5447
 def sample_slices(lattice:Tensor, # (D+1,D+1,D+1) symmetrised centred transform (`volume_lattice`)
                   rots:Tensor, # (N,3,3) rotations
                   coords2d:Tensor, # (P,2) in-plane frequencies, cycles/pixel
@@ -117,7 +117,7 @@ def sample_slices(lattice:Tensor, # (D+1,D+1,D+1) symmetrised centred transform 
         out[start:start + n] = F.grid_sample(volume.expand(split, -1, -1, -1, -1), grid, align_corners=True).reshape(n, -1)
     return out
 
-# %% ../nbs/05_imaging.ipynb #c8cb0985
+# %% ../nbs/05_imaging.ipynb #92adcd3f
 def evaluate_slices(model:Callable, # coords (...,3) [, z] -> values: a `VoxelModel`, a network, ...
                     rots:Tensor, # (...,R,3,3) rotations; with z, (B,R,3,3)
                     coords2d:Tensor, # (P,2) in-plane frequencies, cycles/pixel

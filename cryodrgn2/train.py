@@ -339,7 +339,7 @@ class PoseSearchCallback(Callback):
         if epoch < self.start + self.warmup: return True
         return (epoch - self.start - self.warmup + 1) % self.every == 0
     def before_epoch(self, learn):
-        self.active, self.changes = self.is_search_epoch(learn.epoch), []
+        self.active, self.changes, self.seconds = self.is_search_epoch(learn.epoch), [], 0.
     def before_batch(self, learn):
         per_chunk = max(1, self.chunk // learn.batch_size)
         if self.active and learn.iter % per_chunk == 0: self.search(learn, torch.cat(learn.batches[learn.iter:learn.iter + per_chunk]))
@@ -355,12 +355,14 @@ class PoseSearchCallback(Callback):
         return found
     def search(self, learn, idx:Tensor):
         "Search images `idx` (`find`) and store their poses."
+        start = time.perf_counter()
         found = self.find(learn, idx)
+        self.seconds += time.perf_counter() - start
         rots, shift_px = found.rots.cpu(), found.shift_px.cpu()
         self.changes.append(rotation_angle(rots, learn.rots[idx]))
         learn.rots[idx], learn.shift_px[idx] = rots, shift_px
     def after_epoch(self, learn):
-        if self.active: learn.record['pose_change_deg'] = torch.cat(self.changes).median().item()
+        if self.active: learn.record.update(pose_change_deg=torch.cat(self.changes).median().item(), search_seconds=self.seconds)
 
 # %% ../nbs/12_train.ipynb #57968868
 class ProgressCallback(Callback):
@@ -403,7 +405,8 @@ class ProgressLineCallback(Callback):
 def format_record(record:dict)->str:
     "One line describing an epoch's record."
     line = f"epoch {record['epoch']:3d}  L {record['band_limit']:2d}  loss {record['loss']:.5f}  {record['seconds']:6.1f} s"
-    if 'pose_change_deg' in record: line += f"  search: median pose change {record['pose_change_deg']:.2f} deg"
+    if 'pose_change_deg' in record:
+        line += f"  search: median pose change {record['pose_change_deg']:.2f} deg" + (f" in {record['search_seconds']:.1f} s" if 'search_seconds' in record else '')
     if 'class_sizes' in record: line += f"  classes {record['class_sizes']}"
     if record.get('reset'): line += '  (model reset)'
     return line
