@@ -58,6 +58,7 @@ def parse_args():
     p.add_argument('--whole', action='store_true', help='only the whole-process comparison of `cryodrgn2 align` with the reference')
     p.add_argument('--whole-n', type=int, nargs='*', default=[100, 1000], help='stack sizes of the whole-process comparison')
     p.add_argument('--whole-d', type=int, nargs='*', default=[64, 128], help='box sizes of the whole-process comparison')
+    p.add_argument('--device', default='cpu', help="device of both searches in --whole (e.g. 'cuda': images/s on a GPU)")
     p.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'pose_search.json'))
     p.add_argument('--memory-child', nargs=3, metavar=('PARTICLES', 'MAP', 'CTF'), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -346,17 +347,18 @@ def whole_processes(args):
             runs = args.runs if n <= 100 else 1
             ours, ref, ref_oracle = [], [], []
             for _ in range(runs):  # alternate, so that a change in the machine's load falls on both
-                ours.append(whole_run(cli + ['align', stack, '--ctf', ctf, '--volume', vol, '-o', str(data / 'ours.pkl'), '-q'], args.threads)[0])
+                ours.append(whole_run(cli + ['align', stack, '--ctf', ctf, '--volume', vol, '-o', str(data / 'ours.pkl'), '-q', '--device', args.device], args.threads)[0])
                 seconds, text = whole_run([sys.executable, str(ROOT / 'benchmarks' / 'reference_align.py'), stack, ctf, vol,
-                                           str(data / 'ref.pkl'), '--true-poses', truth, '--threads', str(args.threads)], args.threads)
+                                           str(data / 'ref.pkl'), '--true-poses', truth, '--threads', str(args.threads), '--device', args.device], args.threads)
                 oracle = float(text.split('oracle_seconds=')[1].split()[0])
                 ref.append(seconds - oracle); ref_oracle.append(oracle)
-            row = dict(D=D, n=n, runs=runs, ours_seconds=float(np.median(ours)), reference_seconds=float(np.median(ref)),
+            row = dict(D=D, n=n, runs=runs, device=args.device, ours_seconds=float(np.median(ours)), reference_seconds=float(np.median(ref)),
                        reference_oracle_seconds_left_out=float(np.median(ref_oracle)), ours_all=ours, reference_all=ref,
                        ours_errors=pose_errors(data / 'ours.pkl', truth), reference_errors=pose_errors(data / 'ref.pkl', truth))
             row['speedup'] = row['reference_seconds'] / row['ours_seconds']
             report['rows'].append(row)
-            log(f"D={D} n={n}: ours {row['ours_seconds']:.1f} s, reference {row['reference_seconds']:.1f} s, x{row['speedup']:.1f}; "
+            log(f"D={D} n={n} on {args.device}: ours {row['ours_seconds']:.1f} s ({n / row['ours_seconds']:.1f} images/s), "
+                f"reference {row['reference_seconds']:.1f} s, x{row['speedup']:.1f}; "
                 f"median error ours {row['ours_errors']['rot_median']:.3g} ({row['ours_errors']['frac_wrong']:.0%} > 0.5), "
                 f"reference {row['reference_errors']['rot_median']:.3g} ({row['reference_errors']['frac_wrong']:.0%})")
     report['machine']['load_average_at_end'] = os.getloadavg()

@@ -32,6 +32,7 @@ def main():
     p.add_argument('--true-poses', help='cryoDRGN pose .pkl of the true poses (for the oracle amplitude); none: amplitude 1')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--batch', type=int, default=16)
+    p.add_argument('--device', default='cpu')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     from cryodrgn import ctf as reference_ctf
@@ -42,14 +43,14 @@ def main():
     data = ImageDataset(a.particles, lazy=False, invert_data=True, window=True, window_r=0.85)
     D = data.D  # D_stack + 1
     ctf_params = torch.tensor(reference_ctf.load_ctf_for_training(D - 1, a.ctf))
-    lattice = Lattice(D, extent=0.5)
     vol, _ = parse_mrc(a.volume)
-    model = ScaledMap(torch.as_tensor(np.asarray(vol, dtype=np.float32)), 1.0).eval()
+    model = ScaledMap(torch.as_tensor(np.asarray(vol, dtype=np.float32)), 1.0).eval().to(a.device)
+    lattice = Lattice(D, extent=0.5, device=a.device)
 
     def batch_of(idx):
-        y = data[list(idx)]['y']
-        freqs = lattice.freqs2d.unsqueeze(0).expand(len(idx), *lattice.freqs2d.shape) / ctf_params[idx, 0].view(-1, 1, 1)
-        return y, reference_ctf.compute_ctf(freqs, *torch.split(ctf_params[idx, 1:], 1, 1)).view(len(idx), D, D)
+        y, params = data[list(idx)]['y'].to(a.device), ctf_params[idx].to(a.device)
+        freqs = lattice.freqs2d.unsqueeze(0).expand(len(idx), *lattice.freqs2d.shape) / params[:, 0].view(-1, 1, 1)
+        return y, reference_ctf.compute_ctf(freqs, *torch.split(params[:, 1:], 1, 1)).view(len(idx), D, D)
 
     oracle_start = time.perf_counter()
     if a.true_poses:  # <y, slice> / <slice, slice> at the true poses, on the radius-32 band the search ends with
@@ -59,8 +60,8 @@ def main():
             for s in range(0, min(data.N, 256), a.batch):
                 idx = np.arange(s, min(s + a.batch, data.N, 256))
                 y, ctf_i = batch_of(idx)
-                shifted = lattice.translate_ht(y.view(len(idx), -1)[:, mask], true_trans[idx].unsqueeze(1) * (D - 1), mask).view(len(idx), -1)
-                slices = model(lattice.coords[mask] @ true_rots[idx]).view(len(idx), -1) * ctf_i.view(len(idx), -1)[:, mask]
+                shifted = lattice.translate_ht(y.view(len(idx), -1)[:, mask], true_trans[idx].unsqueeze(1).to(a.device) * (D - 1), mask).view(len(idx), -1)
+                slices = model(lattice.coords[mask] @ true_rots[idx].to(a.device)).view(len(idx), -1) * ctf_i.view(len(idx), -1)[:, mask]
                 num, den = num + (shifted * slices).sum().item(), den + (slices ** 2).sum().item()
         model.scale = num / den
     oracle_s = time.perf_counter() - oracle_start
@@ -73,7 +74,7 @@ def main():
             r, t, _ = ps.opt_theta_trans(y, ctf_i=ctf_i)
             rots.append(r); trans.append(t)
     search_s = time.perf_counter() - search_start
-    rots, trans = torch.cat(rots).numpy(), torch.cat(trans).numpy()
+    rots, trans = torch.cat(rots).cpu().numpy(), torch.cat(trans).cpu().numpy()
     with open(a.out, 'wb') as f: pickle.dump((rots, trans / (D - 1)), f)  # cryoDRGN: translations as a fraction of the box
     print(f'reference: {data.N} images; oracle amplitude {model.scale:.4g} in {oracle_s:.2f} s; search {search_s:.1f} s; '
           f'whole process {time.perf_counter() - start:.1f} s after the interpreter started', flush=True)

@@ -63,3 +63,37 @@ def test_train_nn_at_true_poses_writes_the_gold_standard(dataset, tmp_path):
     out = tmp_path / 'nn'
     train_nn(dataset / 'particles.mrcs', dataset / 'poses.pkl', dataset / 'ctf.pkl', out, epochs=1, hidden=32, layers=1, progress=False)
     assert check_gold_standard(out) < 4 * 6.0  # better than 4 px; measured: 14.4 A (2.4 px) at SNR 1, 300 images
+
+
+def test_wait_policy_is_set_before_torch_loads_openmp():
+    "Importing cryodrgn2 first (as the command line does) makes idle OpenMP threads sleep; a user's own setting is kept."
+    import os, subprocess, sys
+    code = "import cryodrgn2, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != 'OMP_WAIT_POLICY'}
+    assert subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True).stdout.strip() == 'PASSIVE'
+    env['OMP_WAIT_POLICY'] = 'ACTIVE'
+    assert subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True).stdout.strip() == 'ACTIVE'
+
+
+@pytest.mark.skipif(not __import__('torch').cuda.is_available(), reason='no GPU')
+def test_trains_and_searches_on_gpu(dataset):
+    "Two epochs on CUDA (one a search epoch): the same loss as on the CPU at the first step, poses searched, a finite loss."
+    import torch
+    from functools import partial
+    from cryodrgn2.data import prepare_particles
+    from cryodrgn2.io import load_particles
+    from cryodrgn2.tables import read_ctf
+    from cryodrgn2.models import HartleyMLP
+    from cryodrgn2.train import Learner, PoseSearchCallback
+    data = prepare_particles(load_particles(dataset / 'particles.mrcs'), read_ctf(dataset / 'ctf.pkl'))
+    losses = {}
+    for device in ('cpu', 'cuda'):
+        learn = Learner(partial(HartleyMLP, D, 64, 2), data, band_limit=10, seed=0, device=device)
+        learn.band = __import__('cryodrgn2.shifts', fromlist=['band']).band(D, 10, learn.device)
+        losses[device] = learn.batch_loss(torch.arange(8)).item()
+    assert abs(losses['cuda'] - losses['cpu']) < 1e-3 * abs(losses['cpu'])
+    learn = Learner(partial(HartleyMLP, D, 64, 2), data, band_limit=10, seed=0, device='cuda',
+                    cbs=[PoseSearchCallback(every=5, start=1, chunk=100, base_level=1, iters=2, t_extent=4., t_ngrid=8)])
+    before = learn.rots.clone()
+    learn.fit(2)
+    assert np.isfinite(learn.history[-1]['loss']) and not torch.equal(before, learn.rots) and 'pose_change_deg' in learn.history[-1]
