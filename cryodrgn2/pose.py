@@ -23,9 +23,10 @@ from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inpla
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
 
 # %% auto #0
-__all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'T_CLEAR', 'CONTRAST_SAMPLE', 'squared_error', 'inplane_slices', 'base_search',
-           'contrast_test', 'Candidates', 'refine', 'local_candidates', 'local_reach', 'band_schedule', 'lattice_model',
-           'SearchResult', 'SearchConfig', 'search_config', 'search', 'release_freed_memory', 'align']
+__all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'T_CLEAR', 'CONTRAST_SAMPLE', 'squared_error', 'inplane_slices', 'shift_maxima',
+           'slice_norms', 'base_search', 'contrast_test', 'Candidates', 'refine', 'local_candidates', 'local_reach',
+           'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig', 'search_config', 'search',
+           'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
 def squared_error(dots:Tensor, # (...) a.b: CTF-modulated slice . shifted image
@@ -77,6 +78,29 @@ def _tensors(model):
     "Parameters and buffers of a torch module (nothing for a plain function)."
     return [*model.parameters(), *model.buffers()] if isinstance(model, torch.nn.Module) else []
 
+# %% ../nbs/10_pose.ipynb #990a4cb5
+def shift_maxima(slices:Tensor, # (R,P) model slices on the band (shared), or (B,R,P) per image
+                 shifted:Tensor, # (B,T,P) each image at T shifts (CTF applied)
+                 block:int=512, # rotations per matrix product
+                 signs:tuple=(1,), # +1: the image as given; -1: negated (max of -dots = -min of dots: the same product)
+                )->list[Tensor]: # per sign, (B,R): the largest dot product of each slice with the image over its shifts
+    "Best dot product over the shifts of every rotation for every image: blocks of one matrix product, reduced in cache."
+    B, T, P = shifted.shape
+    best = [[] for _ in signs]
+    for part in (slices.split(block) if slices.dim() == 2 else slices.split(block, 1)):
+        dots = ((part @ shifted.reshape(B * T, P).T).reshape(-1, B, T).transpose(0, 1) if slices.dim() == 2
+                else part @ shifted.transpose(1, 2))                       # (B,r,T)
+        for out, sign in zip(best, signs): out.append(dots.amax(-1) if sign > 0 else -dots.amin(-1))
+    return [torch.cat(out, 1) for out in best]
+
+def slice_norms(slices:Tensor, # (R,P) or (B,R,P) model slices on the band
+                ctf:Tensor|None, # (B,P) CTF on the band, or None
+               )->Tensor: # (R,) without a CTF, else (B,R): |a|^2 = slice^2 . ctf^2
+    "Squared norms of the CTF-modulated slices."
+    squares = slices ** 2
+    if ctf is None: return squares.sum(-1)
+    return (ctf ** 2) @ squares.T if slices.dim() == 2 else (squares @ (ctf ** 2)[..., None])[..., 0]
+
 # %% ../nbs/10_pose.ipynb #1fa50647
 def base_search(slices:Tensor, # (R,P) model slices on the band (shared), or (B,R,P) per image
                 coeffs:Tensor, # (B,P) image Hartley coefficients on the band
@@ -88,20 +112,11 @@ def base_search(slices:Tensor, # (R,P) model slices on the band (shared), or (B,
                 block:int=512, # rotations per matrix product
                )->tuple[Tensor, Tensor, Tensor, Tensor]: # (B,K) error, rotation index, shift index, scale; best first
     "The K best rotations of each image, each at its best shift: blocks of one matrix product."
-    weighted = coeffs if ctf is None else coeffs * ctf
-    shifted = shift_coefficients(weighted, mirror, ramps)                # (B,T,P) g * image, shifted back
-    B, T, P = shifted.shape
-    if slices.dim() == 2:
-        flat = shifted.reshape(B * T, P).T
-        best_dots = torch.cat([(part @ flat).reshape(-1, B, T).amax(-1).T for part in slices.split(block)], 1)
-    else: best_dots = torch.cat([(part @ shifted.transpose(1, 2)).amax(-1) for part in slices.split(block, 1)], 1)
-    squares = slices ** 2                                                # |a|^2 = slice^2 . ctf^2
-    if ctf is None: slice_sq = squares.sum(-1).expand_as(best_dots)
-    elif slices.dim() == 2: slice_sq = (ctf ** 2) @ squares.T
-    else: slice_sq = (squares @ (ctf ** 2)[..., None])[..., 0]
-    error, fitted = squared_error(best_dots, slice_sq, (coeffs ** 2).sum(-1, keepdim=True), scale)  # (B,R)
+    shifted = shift_coefficients(coeffs if ctf is None else coeffs * ctf, mirror, ramps)  # (B,T,P) g * image, shifted back
+    best_dots, = shift_maxima(slices, shifted, block)
+    error, fitted = squared_error(best_dots, slice_norms(slices, ctf).expand_as(best_dots), (coeffs ** 2).sum(-1, keepdim=True), scale)  # (B,R)
     error, rot = error.topk(min(keep, error.shape[1]), largest=False)
-    kept = slices[rot] if slices.dim() == 2 else slices.gather(1, rot[..., None].expand(-1, -1, P))  # (B,K,P)
+    kept = slices[rot] if slices.dim() == 2 else slices.gather(1, rot[..., None].expand(-1, -1, slices.shape[-1]))  # (B,K,P)
     shift_idx = (kept @ shifted.transpose(1, 2)).argmax(-1)
     return error, rot, shift_idx, fitted.gather(1, rot)
 
@@ -116,7 +131,10 @@ def contrast_test(slices:Tensor, # (R,P) model slices on the band (shared by all
                   ramps:tuple[Tensor, Tensor], # cos, sin (T,P): phase tables of the *negated* candidate shifts
                  )->tuple[int, float]: # +1 (as given), -1 (negated) or 0 (cannot tell); share of images fitting better as given
     "Whether images fit the model better as given or negated: each is searched both ways on the base grid."
-    as_given, negated = (base_search(slices, sign * coeffs, ctf, mirror, ramps, keep=1)[0][:, 0] for sign in (1, -1))
+    shifted = shift_coefficients(coeffs if ctf is None else coeffs * ctf, mirror, ramps)  # (B,T,P)
+    slice_sq, image_sq = slice_norms(slices, ctf), (coeffs ** 2).sum(-1, keepdim=True)
+    as_given, negated = (squared_error(best, slice_sq.expand_as(best), image_sq)[0].amin(1)  # one product serves both signs
+                         for best in shift_maxima(slices, shifted, signs=(1, -1)))
     gain = negated - as_given                                    # (B,) how much better each image fits as given
     t = gain.mean() / (gain.std() / math.sqrt(len(gain))).clamp_min(torch.finfo(gain.dtype).tiny)  # paired t statistic
     return (1 if t > T_CLEAR else -1 if t < -T_CLEAR else 0), (gain > 0).float().mean().item()
