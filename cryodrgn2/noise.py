@@ -7,13 +7,15 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
-from .geometry import radial_index
+from .geometry import freq_lattice, radial_index
 from .fourier import ht2_center
+from .ctf import ctf_from_params
 from .data import sample_indices
 
 # %% auto #0
 __all__ = ['SPECTRA', 'BACKGROUND_INNER', 'BACKGROUND_OUTER', 'interpolate_profile', 'noise_power', 'named_spectrum',
-           'radial_power', 'background_mask', 'background_noise_power', 'whitening_weights', 'power_falloff']
+           'radial_power', 'background_mask', 'background_noise_power', 'ctf_noise_power', 'estimate_noise_power',
+           'whitening_weights', 'power_falloff']
 
 # %% ../nbs/03c_noise.ipynb #5ffeea43
 def interpolate_profile(profile:Tensor, # (D//2+1,) values at the integer shells |k| D = 0..D/2
@@ -91,6 +93,48 @@ def background_noise_power(images, # (N,D,D) real-space images: a tensor, or any
         x = x - (x * mask).sum((-2, -1), keepdim=True) / mask.sum()        # the background's mean off
         total += radial_power(ht2_center(x * mask)) * len(part)
     power = total / len(idx) * D ** 2 / (mask ** 2).sum()               # / the masked share of the box
+    power[0] = power[1]
+    return power
+
+# %% ../nbs/03c_noise.ipynb #e296f287
+def ctf_noise_power(images, # (N,D,D) real-space images: a tensor, or anything indexable by an index array (a `ParticleSource`)
+                    ctf_params:Tensor, # (N,9) their CTF rows, at the images' box (`data.ctf_at_box`)
+                    n_sample:int=1000, # images used, spread over the stack (`data.sample_indices`)
+                    batch:int=256, # images transformed at a time (bounds memory)
+                   )->tuple[Tensor, Tensor]: # (D//2+1,) noise power per Hartley coefficient per shell, and its standard error
+    "The noise power spectrum of a stack: per shell, the power where the CTF is zero, by regression on CTF^2."
+    if len(ctf_params) != len(images): raise ValueError(f"{len(ctf_params)} CTF rows for {len(images)} images")
+    idx = torch.as_tensor(sample_indices(len(images), n_sample))
+    D = torch.as_tensor(images[idx[:1]]).shape[-1]
+    freqs, sums = freq_lattice(D).reshape(-1, 2), torch.zeros(6, D * D, dtype=torch.float64)
+    for part in idx.split(batch):
+        y = ht2_center(torch.as_tensor(images[part], dtype=torch.float32)).reshape(len(part), -1).double() ** 2   # (B,D*D)
+        x = ctf_from_params(torch.as_tensor(ctf_params)[part].float(), freqs).double() ** 2
+        sums += torch.stack([torch.ones_like(x), x, x * x, y, x * y, y * y]).sum(1)
+    n, sx, sxx, sy, sxy, syy = sums
+    radius = radial_index(D).reshape(-1).double()
+    shell, dr = radius.round().long().clamp(max=D // 2 + 1), radius - radius.round()
+    ones = torch.stack([torch.ones_like(dr), dr], -1)                                            # (P,2) [1, dr]
+    normal = torch.einsum('pab,pcd->pacbd', torch.stack([n, sx, sx, sxx], -1).reshape(-1, 2, 2), ones[:, :, None] * ones[:, None])
+    rhs = (torch.stack([sy, sxy], -1)[:, :, None] * ones[:, None]).reshape(-1, 4)
+    A = torch.zeros(D // 2 + 2, 4, 4, dtype=torch.float64).index_add_(0, shell, normal.reshape(-1, 4, 4))
+    b = torch.zeros(D // 2 + 2, 4, dtype=torch.float64).index_add_(0, shell, rhs)
+    coef = torch.linalg.lstsq(A, b[..., None]).solution[..., 0]                                 # (S,4), coef[:, 0] = sigma^2
+    rss = torch.zeros(D // 2 + 2, dtype=torch.float64).index_add_(0, shell, syy) - (coef * b).sum(-1)   # y'y - beta'X'y
+    dof = (A[:, 0, 0] - 4).clamp_min(1) / 2                      # H(k) and H(-k) come from one complex value: half as many
+    stderr = (rss.clamp_min(0) / dof * torch.linalg.pinv(A)[:, 0, 0].clamp_min(0)).sqrt()
+    return coef[:-1, 0].float(), stderr[:-1].float()
+
+# %% ../nbs/03c_noise.ipynb #75840ffe
+def estimate_noise_power(images, # (N,D,D) real-space images: a tensor, or anything indexable by an index array (a `ParticleSource`)
+                         ctf_params:Tensor|None=None, # (N,9) their CTF rows at the images' box, or None
+                         n_sample:int=1000, # images used, spread over the stack
+                        )->Tensor: # (D//2+1,) noise power per Hartley coefficient, per shell
+    "The noise power spectrum of a stack: the background's, or the CTF regression's at shells where it is clearly (2 standard errors) lower."
+    power = background_noise_power(images, n_sample)
+    if ctf_params is None: return power
+    regressed, stderr = ctf_noise_power(images, ctf_params, n_sample)
+    power = torch.where((regressed > 0) & (regressed + 2 * stderr < power), regressed, power)
     power[0] = power[1]
     return power
 
