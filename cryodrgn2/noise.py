@@ -130,11 +130,12 @@ def estimate_noise_power(images, # (N,D,D) real-space images: a tensor, or anyth
                          ctf_params:Tensor|None=None, # (N,9) their CTF rows at the images' box, or None
                          n_sample:int=1000, # images used, spread over the stack
                         )->Tensor: # (D//2+1,) noise power per Hartley coefficient, per shell
-    "The noise power spectrum of a stack: the background's, or the CTF regression's at shells where it is clearly (2 standard errors) lower."
+    "The noise power spectrum of a stack: the background's, or the CTF regression's at shells where that is clearly (2 standard errors) lower."
     power = background_noise_power(images, n_sample)
     if ctf_params is None: return power
     regressed, stderr = ctf_noise_power(images, ctf_params, n_sample)
-    power = torch.where((regressed > 0) & (regressed + 2 * stderr < power), regressed, power)
+    clear = (regressed > 2 * stderr) & (regressed + 2 * stderr < power)    # an intercept above 0, and below the background
+    power = torch.where(clear, regressed, power)
     power[0] = power[1]
     return power
 
