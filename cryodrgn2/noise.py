@@ -14,8 +14,8 @@ from .data import sample_indices
 
 # %% auto #0
 __all__ = ['SPECTRA', 'BACKGROUND_INNER', 'BACKGROUND_OUTER', 'interpolate_profile', 'noise_power', 'named_spectrum',
-           'radial_power', 'background_mask', 'background_noise_power', 'ctf_noise_power', 'estimate_noise_power',
-           'whitening_weights', 'power_falloff']
+           'radial_power', 'background_mask', 'background_noise_power', 'ctf_power_sums', 'ctf_noise_power',
+           'estimate_noise_power', 'whitening_weights', 'power_falloff']
 
 # %% ../nbs/03c_noise.ipynb #5ffeea43
 def interpolate_profile(profile:Tensor, # (D//2+1,) values at the integer shells |k| D = 0..D/2
@@ -97,12 +97,12 @@ def background_noise_power(images, # (N,D,D) real-space images: a tensor, or any
     return power
 
 # %% ../nbs/03c_noise.ipynb #e296f287
-def ctf_noise_power(images, # (N,D,D) real-space images: a tensor, or anything indexable by an index array (a `ParticleSource`)
-                    ctf_params:Tensor, # (N,9) their CTF rows, at the images' box (`data.ctf_at_box`)
-                    n_sample:int=1000, # images used, spread over the stack (`data.sample_indices`)
-                    batch:int=256, # images transformed at a time (bounds memory)
-                   )->tuple[Tensor, Tensor]: # (D//2+1,) noise power per Hartley coefficient per shell, and its standard error
-    "The noise power spectrum of a stack: per shell, the power where the CTF is zero, by regression on CTF^2."
+def ctf_power_sums(images, # (N,D,D) real-space images: a tensor, or anything indexable by an index array (a `ParticleSource`)
+                   ctf_params:Tensor, # (N,9) their CTF rows, at the images' box (`data.ctf_at_box`)
+                   n_sample:int=1000, # images used, spread over the stack (`data.sample_indices`)
+                   batch:int=256, # images transformed at a time (bounds memory)
+                  )->Tensor: # (6, D*D) float64, per coefficient: n, sum x, sum x^2, sum y, sum x y, sum y^2
+    "Sums over a sample of images of each coefficient's power y = H(k)^2 and CTF^2 x = c(k)^2: all a regression of y on x needs."
     if len(ctf_params) != len(images): raise ValueError(f"{len(ctf_params)} CTF rows for {len(images)} images")
     idx = torch.as_tensor(sample_indices(len(images), n_sample))
     D = torch.as_tensor(images[idx[:1]]).shape[-1]
@@ -110,13 +110,22 @@ def ctf_noise_power(images, # (N,D,D) real-space images: a tensor, or anything i
     for part in idx.split(batch):
         y = ht2_center(torch.as_tensor(images[part], dtype=torch.float32)).reshape(len(part), -1).double() ** 2   # (B,D*D)
         x = ctf_from_params(torch.as_tensor(ctf_params)[part].float(), freqs).double() ** 2
-        sums += torch.stack([torch.ones_like(x), x, x * x, y, x * y, y * y]).sum(1)
-    n, sx, sxx, sy, sxy, syy = sums
+        sums += torch.stack([x.new_full(x.shape[1:], len(part)), x.sum(0), (x * x).sum(0), y.sum(0), (x * y).sum(0), (y * y).sum(0)])
+    return sums
+
+# %% ../nbs/03c_noise.ipynb #3ae8999b
+def ctf_noise_power(images, # (N,D,D) real-space images: a tensor, or anything indexable by an index array (a `ParticleSource`)
+                    ctf_params:Tensor, # (N,9) their CTF rows, at the images' box (`data.ctf_at_box`)
+                    n_sample:int=1000, # images used, spread over the stack (`data.sample_indices`)
+                   )->tuple[Tensor, Tensor]: # (D//2+1,) noise power per Hartley coefficient per shell, and its standard error
+    "The noise power spectrum of a stack: per shell, the power where the CTF is zero, by regression on CTF^2."
+    n, sx, sxx, sy, sxy, syy = ctf_power_sums(images, ctf_params, n_sample)
+    D = math.isqrt(len(n))
     radius = radial_index(D).reshape(-1).double()
     shell, dr = radius.round().long().clamp(max=D // 2 + 1), radius - radius.round()
     ones = torch.stack([torch.ones_like(dr), dr], -1)                                            # (P,2) [1, dr]
     normal = torch.einsum('pab,pcd->pacbd', torch.stack([n, sx, sx, sxx], -1).reshape(-1, 2, 2), ones[:, :, None] * ones[:, None])
-    rhs = (torch.stack([sy, sxy], -1)[:, :, None] * ones[:, None]).reshape(-1, 4)
+    rhs = (torch.stack([sy, sxy], -1)[:, :, None] * ones[:, None]).reshape(-1, 4)              # [1, x] (x) [1, dr] . y
     A = torch.zeros(D // 2 + 2, 4, 4, dtype=torch.float64).index_add_(0, shell, normal.reshape(-1, 4, 4))
     b = torch.zeros(D // 2 + 2, 4, dtype=torch.float64).index_add_(0, shell, rhs)
     coef = torch.linalg.lstsq(A, b[..., None]).solution[..., 0]                                 # (S,4), coef[:, 0] = sigma^2
