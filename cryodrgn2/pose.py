@@ -215,7 +215,7 @@ class SearchResult(NamedTuple):
     "Poses found by `search`, in cryoDRGN's convention; `save` writes them as its pose .pkl."
     rots: Tensor     # (N,3,3) best rotation
     shift_px: Tensor # (N,2) best particle offset (pixels), shift_px convention
-    error: Tensor    # (N,) squared error of the best pose on the final band
+    error: Tensor    # (N,) squared error of the best pose on the final band (weighted, when searched with a noise_power)
     scale: Tensor    # (N,) amplitude scale of the model used for each image
     top_rots: Tensor|None = None     # (N,K,3,3) the K final candidates, best first (with return_top)
     top_shift_px: Tensor|None = None # (N,K,2)
