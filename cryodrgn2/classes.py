@@ -80,7 +80,7 @@ class ClassCallback(Callback):
     def loss(self, learn, batch)->Tensor:
         "Each image of the batch against the map of its class (the learner's loss hook)."
         classes = learn.per_image['classes'][batch.idx, None].to(learn.device)
-        return slice_loss(learn.model, batch.images, batch.rots, batch.shift_px, batch.ctf, learn.band, classes)
+        return slice_loss(learn.model, batch.images, batch.rots, batch.shift_px, batch.ctf, learn.band, classes, learn.loss_weights())
     def after_epoch(self, learn):
         sizes = learn.per_image['classes'].bincount(minlength=self.n_classes)
         learn.record['class_sizes'] = sizes.tolist()
@@ -110,7 +110,7 @@ class ClassSearchCallback(PoseSearchCallback):
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
         found, classes = search_classes(learn.model, learn.data.images[idx], ctf, self.balanced, config=self.epoch_config(learn),
-                                        device=learn.device)
+                                        device=learn.device, noise_power=getattr(learn.data, 'noise_power', None))
         learn.model.train()
         learn.per_image['classes'][idx] = classes.cpu()
         return found

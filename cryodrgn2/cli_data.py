@@ -22,6 +22,7 @@ def _add_simulate(sub):
     p.add_argument('-o', '--outdir', required=True, help=doc_help(data, 'outdir'))
     p.add_argument('-n', type=positive_int, default=1000, help=doc_help(data, 'n', default=True))
     p.add_argument('--snr', type=positive, default=0.1, help='signal variance / noise variance; inf for noiseless (default: %(default)s)')
+    p.add_argument('--noise-spectrum', default='white', metavar='white|pink[:FLOOR]', help=doc_help(data, 'noise_spectrum', default=True))
     p.add_argument('--no-ctf', action='store_true', help='do not apply a CTF')
     p.add_argument('--defocus', type=float, nargs=2, default=(10000., 30000.), metavar=('MIN', 'MAX'),
                    help=doc_help(plan, 'defocus_range') + ' (default: 10000 30000)')
@@ -44,7 +45,7 @@ def _run_simulate(args):
     from cryodrgn2.simulate import RELION_JOB, simulation_maps, write_dataset
     volumes, pixel_size, coords = simulation_maps(args.volume, args.box, args.pixel_size, args.hinge, args.seed)
     snr = None if math.isinf(args.snr) else args.snr
-    write_dataset(args.outdir, volumes, args.n, snr=snr, pixel_size=pixel_size, invert=not args.physical_sign,
+    write_dataset(args.outdir, volumes, args.n, snr=snr, noise_spectrum=args.noise_spectrum, pixel_size=pixel_size, invert=not args.physical_sign,
                   seed=args.seed, batch_size=args.batch_size, state_coords=coords, force=args.force,
                   ctf=not args.no_ctf, defocus_range=tuple(args.defocus), max_shift_px=args.max_shift,
                   relion_project=args.relion_project, stack_size=args.stack_size, optics_amp_contrast=args.optics_amp_contrast,

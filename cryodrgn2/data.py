@@ -165,6 +165,7 @@ class Particles:
     pixel_size_recorded:bool=True # False: no file stated it (1 A is then a placeholder)
     window:float|None=None # inner radius of the soft window applied (fraction of the box radius), None: none
     notes:tuple=() # what was decided reading the files (CTF source, pixel size, selection), for the log
+    noise_power:Tensor|None=None # (D//2+1,) the images' radial noise power (`noise.estimate_noise_power`, set by `jobs.load_data`): search and loss are whitened by it; None: not
     @property
     def D(self)->int: return self.images.shape[-1]
     def __len__(self): return len(self.images)

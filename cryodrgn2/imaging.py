@@ -9,8 +9,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .geometry import freq_lattice
+from .geometry import freq_lattice, radial_index
 from .fourier import ht3_center, iht2_center, ht2_center, symmetrize_ht, flip_frequencies
+from .noise import interpolate_profile
 
 # %% auto #0
 __all__ = ['PARALLEL_POINTS', 'slice_coords', 'sample_lattice', 'volume_lattice', 'project_slices', 'VoxelModel', 'rotate_volume',
@@ -154,12 +155,16 @@ def form_images(lattice:Tensor, # (D+1,D+1,D+1) from `volume_lattice`
 
 # %% ../nbs/05_imaging.ipynb #fc42d688
 def add_noise(imgs:Tensor, # (B,D,D) clean images
-              snr:float, # signal variance / noise variance
+              snr:float, # signal variance / total noise variance (per pixel)
               signal_var:float|None=None, # defaults to the variance of `imgs`
               generator:torch.Generator|None=None,
+              spectrum:Tensor|None=None, # (D//2+1,) radial noise power profile, any scale (`noise.noise_power`); None: white
              )->Tensor: # (B,D,D) noisy images
-    "Add white Gaussian noise at a given SNR."
+    "Add Gaussian noise at a given SNR: white, or coloured by a radial power spectrum."
     if snr <= 0: raise ValueError(f"SNR must be positive, got {snr}")
     var = imgs.var().item() if signal_var is None else signal_var
     noise = torch.randn(imgs.shape, generator=generator, dtype=imgs.dtype).to(imgs.device)
+    if spectrum is not None:  # filter by sqrt(sigma^2(|k|)), the profile scaled to mean 1 over the lattice: the variance per pixel is kept
+        profile = interpolate_profile(spectrum.to(noise), radial_index(imgs.shape[-1], device=noise.device))
+        noise = iht2_center(ht2_center(noise) * (profile / profile.mean()).sqrt())
     return imgs + noise * (var / snr) ** 0.5

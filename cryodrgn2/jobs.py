@@ -15,6 +15,7 @@ from torch import Tensor
 from .io import DataError, check_counts, read_mrc, write_mrc, atomic_path
 from .tables import read_poses, write_poses
 from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size, particle_average
+from .noise import estimate_noise_power, power_falloff
 from .backproject import GoldStandard, gold_standard, low_pass as low_pass_filter
 from .metrics import compare_maps, density_sign, mirror_volume, mirror_rotations
 from .models import HartleyMLP, fast_bf16
@@ -75,6 +76,7 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
               pixel_size:float|None=None, # A per pixel of the stack: overrides the CTF table and headers (`data.stack_pixel_size`)
               window:float|None=None, # soft real-space window (`data.Normalisation`, e.g. 0.85); None: none
               check_contrast:bool=False, # negate the images if their average particle has inverted density (`decide_contrast`)
+              whiten:bool=False, # estimate the images' noise power (`noise.estimate_noise_power`): the jobs whiten search and loss by it
              )->Particles:
     "Read a job's particles and CTF (`data.read_inputs`), into memory or lazily, normalised; `notes` says what was decided, `fingerprint` what they are (`runs.data_fingerprint`)."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
@@ -85,6 +87,9 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
     data.fingerprint = data_fingerprint(source.images(fingerprint_indices(len(source))), len(source), inputs.pixel_size, inputs.ctf_params,
                                         settings=dict(invert=invert, window=window), files=dict(particles=particles, ctf=ctf, ind=ind, datadir=datadir))
     data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
+    if whiten:
+        data.noise_power = estimate_noise_power(source, inputs.ctf_params)
+        data.notes = (*data.notes, f"noise: power falls {power_falloff(data.noise_power):.3g}x from low to high frequencies; search and loss whitened (--no-whiten: not)")
     if check_contrast:
         sign, note = decide_contrast(data)
         data.notes = (*data.notes, note)
@@ -229,6 +234,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 epochs:int=10, # total epochs
                 invert:bool=True, # invert the data's contrast (False: --uninvert-data)
                 check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
+                whiten:bool=True, # weight each frequency of the pose search and the loss by 1/noise power, estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
                 load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
                 seed:int=0, # random seed
                 ref=None, # reference map (.mrc) for an FSC in the report
@@ -270,7 +276,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
     bf16_search = fast_bf16(device) if bf16_search is None else bf16_search
     with RunFolder(outdir, force, load is not None, [particles, ctf, ref, ind, load], launched_rank() == 0) as run:
         checkpoint = run.checkpoint(load, epochs)
-        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast, whiten)
         make_model, searcher = partial(HartleyMLP, data.D, hidden, layers), PoseSearchCallback
         if classes > 1:
             make_model, cbs = partial(ClassMaps, make_model, classes), [ClassCallback(classes, run.outdir), *cbs]
@@ -289,6 +295,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              epochs:int=20, # total epochs
              invert:bool=True, # invert the data's contrast (False: --uninvert-data)
              check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
+             whiten:bool=True, # weight each frequency of the pose search and the loss by 1/noise power, estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
              load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
              seed:int=0, # random seed
              ref=None, # reference map (.mrc) for an FSC in the report
@@ -313,7 +320,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
     arguments, device = dict(locals()), job_device(device)
     with RunFolder(outdir, force, load is not None, [particles, poses, ctf, ref, ind, load], launched_rank() == 0) as run:
         checkpoint = run.checkpoint(load, epochs)
-        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast, whiten)
         rots, shift_px = read_poses(poses, data.D)
         check_counts(**{str(particles): len(data), str(poses): len(rots)})
         data.fingerprint['poses'] = array_digest(rots, shift_px)
@@ -351,6 +358,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                epochs:int=10, # total epochs
                invert:bool=True, # invert the data's contrast (False: --uninvert-data)
                check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
+               whiten:bool=True, # weight each frequency of the pose search and the loss by 1/noise power, estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
                load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest')
                seed:int=0, # random seed
                ref=None, # reference map (.mrc) for an FSC of the map at z_centre in the report
@@ -399,13 +407,13 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
     s = {**HET_SCHEDULES['consensus' if consensus_epochs > 0 else 'random'], **{k: v for k, v in given.items() if v is not None}}
     with RunFolder(outdir, force, load is not None, [particles, ctf, ref, ind, load], launched_rank() == 0) as run:
         checkpoint = _het_checkpoint(run, load, epochs, consensus_epochs)
-        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast)
+        data = load_data(particles, ctf, invert, datadir, lazy, ind, pixel_size, window, check_contrast, whiten)
         config = {**_job_config('abinit-het', arguments, data), **s, 'D': data.D, 'pixel_size': data.pixel_size, 'scale': data.scale}
         if load is not None: run.check_same_data(data.fingerprint)
         run.begin(config, device)  # before the consensus: a run replaced with --force (and its consensus/) is set aside first
         rots = shift_px = None
         if consensus_epochs > 0:
-            rots, shift_px = consensus_poses(run.outdir / 'consensus', data, particles, ctf, epochs=consensus_epochs, invert=invert, check_contrast=check_contrast, seed=seed,
+            rots, shift_px = consensus_poses(run.outdir / 'consensus', data, particles, ctf, epochs=consensus_epochs, invert=invert, check_contrast=check_contrast, whiten=whiten, seed=seed,
                                              ref=ref, datadir=datadir, lazy=lazy, ind=ind, pixel_size=pixel_size, window=window,
                                              hidden=hidden, layers=layers, lr=lr, batch_size=batch_size, l_start=l_start, l_end=l_end,
                                              device=device, bf16_search=bf16_search, progress=progress,

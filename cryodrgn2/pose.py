@@ -18,6 +18,7 @@ from .ctf import ctf_from_params
 from .io import DataError, read_mrc
 from .tables import write_poses
 from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages, sample_indices
+from .noise import whitening_weights, estimate_noise_power, power_falloff
 from .imaging import slice_coords, VoxelModel, evaluate_model, evaluate_slices
 from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid, healpix_max_pixrad
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
@@ -78,7 +79,7 @@ def _tensors(model):
     "Parameters and buffers of a torch module (nothing for a plain function)."
     return [*model.parameters(), *model.buffers()] if isinstance(model, torch.nn.Module) else []
 
-# %% ../nbs/10_pose.ipynb #990a4cb5
+# %% ../nbs/10_pose.ipynb #c6a996c7
 def shift_maxima(slices:Tensor, # (R,P) model slices on the band (shared), or (B,R,P) per image
                  shifted:Tensor, # (B,T,P) each image at T shifts (CTF applied)
                  block:int=512, # rotations per matrix product
@@ -231,7 +232,7 @@ class SearchResult(NamedTuple):
     "Poses found by `search`, in cryoDRGN's convention; `save` writes them as its pose .pkl."
     rots: Tensor     # (N,3,3) best rotation
     shift_px: Tensor # (N,2) best particle offset (pixels), shift_px convention
-    error: Tensor    # (N,) squared error of the best pose on the final band
+    error: Tensor    # (N,) squared error of the best pose on the final band (weighted, when searched with a noise_power)
     scale: Tensor    # (N,) amplitude scale of the model used for each image
     top_rots: Tensor|None = None     # (N,K,3,3) the K final candidates, best first (with return_top)
     top_shift_px: Tensor|None = None # (N,K,2)
@@ -267,6 +268,7 @@ def _device(model, images, device):
 def _contrast(contrast:int|str, # `search`'s argument: 'auto', 1 or -1
               slices:Tensor|None, # (R,P) the base slices shared by all images; None (latents, local search): no test
               images, ctf:Tensor|None, bnd:Band, ramps:tuple[Tensor, Tensor], device, # as in `search`, on the base band
+              root_weights:Tensor|None=None, # (P,) sqrt of the whitening weights on the base band; None: unweighted
              )->tuple[int, float|None]: # the sign to search with, share of the sample fitting better as given
     "The images' sign for `search`: `contrast_test` on a sample spread over the stack when 'auto'."
     if contrast != 'auto': return contrast, None   # 1 or -1 (`SearchConfig` checks)
@@ -274,6 +276,7 @@ def _contrast(contrast:int|str, # `search`'s argument: 'auto', 1 or -1
     idx = torch.as_tensor(sample_indices(len(images), CONTRAST_SAMPLE))
     coeffs = ht2_center(torch.as_tensor(images[idx]).to(device, torch.float32)).flatten(1)[:, bnd.index]
     rows = None if ctf is None else ctf_from_params(torch.as_tensor(ctf)[idx].to(device, torch.float32), bnd.coords)
+    if root_weights is not None: coeffs, rows = coeffs * root_weights, root_weights.expand_as(coeffs) if rows is None else rows * root_weights
     sign, share = contrast_test(slices, coeffs, rows, bnd.mirror, ramps)
     if sign == 0: warnings.warn(f"search: the images' contrast is unclear from {len(idx)} sampled images ({share:.0%} fit better as given); "
                                 "searched them as given. Pass contrast=1 (as given) or -1 (negated) to decide.", stacklevel=3)
@@ -325,6 +328,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
            progress:bool=False, # show a progress bar
            device=None, # default: the model's device, else the images' device
            init:tuple[Tensor, Tensor]|None=None, # (N,3,3) rotations, (N,2) shifts: a local search around them (see below)
+           noise_power:Tensor|None=None, # (D//2+1,) the images' radial noise power (`noise.estimate_noise_power`): errors weighted by 1/noise_power (whitened); None: unweighted
            **settings, # `SearchConfig` fields to change, by name (e.g. base_level=1, iters=2)
           )->SearchResult:
     "Pose of every image against a model, images of either sign: exhaustive base search (or `init`'s neighbourhood), then hierarchical refinement."
@@ -341,7 +345,8 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
     base_ramps = phase_ramps(bands[0].coords, -base_shifts)
     local_ramps = [phase_ramps(b.coords, -shifts) for b, shifts in zip(bands[1:], local_shifts)]
     shared = None if z is not None or init is not None else inplane_slices(model, base_level, D, radii[0]).reshape(-1, len(bands[0].index))
-    sign, fit_as_given = _contrast(contrast, shared, images, ctf, bands[0], base_ramps, device)
+    roots = [None if noise_power is None else whitening_weights(noise_power, b.coords).sqrt() for b in bands]  # sqrt w(k) on each band
+    sign, fit_as_given = _contrast(contrast, shared, images, ctf, bands[0], base_ramps, device, roots[0])
     grid = None if init is None else so3_grid(base_level, device)
     n_psi = grid_size(base_level)[1]
 
@@ -350,15 +355,19 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
         coeffs = sign * ht2_center(_batch(images, start, batch_size, device)).reshape(-1, D * D)
         rows = None if ctf is None else _batch(ctf, start, batch_size, device)
         zb = None if z is None else _batch(z, start, batch_size, device)
-        def on_band(b): return coeffs[:, b.index], None if rows is None else ctf_from_params(rows, b.coords)
+        def on_band(b, root):
+            "Coefficients and CTF on band b, both times sqrt(w) when whitened: sum w (s g a - x)^2 = sum (s (root g) a - root x)^2."
+            x, g = coeffs[:, b.index], None if rows is None else ctf_from_params(rows, b.coords)
+            if root is None: return x, g
+            return x * root, root.expand_as(x) if g is None else g * root
         if init is None:
             slices = shared if zb is None else inplane_slices(model, base_level, D, radii[0], zb).flatten(1, 2)
-            error, rot, shift_idx, fitted = base_search(slices, *on_band(bands[0]), bands[0].mirror, base_ramps, base_keep, scale)
+            error, rot, shift_idx, fitted = base_search(slices, *on_band(bands[0], roots[0]), bands[0].mirror, base_ramps, base_keep, scale)
             cands = Candidates(error, rot // n_psi, rot % n_psi, base_shifts[shift_idx], fitted, base_level)
         else: cands = local_candidates(grid, _batch(init[0], start, batch_size, device), _batch(init[1], start, batch_size, device),
                                        base_level, base_keep)
-        for bnd, shifts, ramps in zip(bands[1:], local_shifts, local_ramps):
-            cands = refine(model, cands, *on_band(bnd), bnd, shifts, ramps, keep, scale, zb)
+        for bnd, root, shifts, ramps in zip(bands[1:], roots[1:], local_shifts, local_ramps):
+            cands = refine(model, cands, *on_band(bnd, root), bnd, shifts, ramps, keep, scale, zb)
         return cands
 
     if scale == 'global': scale = run(0, None).scale[:, 0].median().item()
@@ -403,6 +412,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           ind=None, # cryoDRGN index .pkl (or array): the images to align
           pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
           window:float|None=None, # soft real-space window from this fraction of the box radius (`data.Normalisation`; e.g. 0.85)
+          whiten:bool=True, # weight each frequency by 1/noise power, the power estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
           config:SearchConfig|None=None, # how to search (grid, shifts, band limits, contrast test, batch size); None: `SearchConfig()`
           **settings, # `SearchConfig` fields to change, by name (e.g. base_level=1, contrast=1)
          )->SearchResult:
@@ -415,11 +425,12 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
     if verbose:
         for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
+    noise_power = estimate_noise_power(inputs.source, inputs.ctf_params) if whiten else None
+    if verbose and whiten: print(f"align: noise: power falls {power_falloff(noise_power):.3g}x from low to high frequencies; search whitened", file=sys.stderr)
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
-    result = search(model, images, inputs.ctf_params, config=search_config(config, **settings), progress=progress)
+    result = search(model, images, inputs.ctf_params, config=search_config(config, **settings), progress=progress, noise_power=noise_power)
     if verbose and result.fit_as_given is not None:
         print(f"align: contrast: {result.fit_as_given:.0%} of {min(CONTRAST_SAMPLE, len(images))} sampled images fit the map better as loaded"
               + ('; searched them all negated (the other --uninvert-data setting)' if result.contrast < 0 else ''), file=sys.stderr)
     if out is not None: write_poses(out, result.rots.cpu(), result.shift_px.cpu(), D)
     return result
-

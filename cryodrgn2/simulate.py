@@ -14,6 +14,7 @@ from torch import Tensor
 from .geometry import freq_lattice, random_rotations, axis_angle_to_matrix
 from .fourier import fft3_center, ifft3_center
 from .ctf import ctf_images
+from .noise import named_spectrum
 from .imaging import volume_lattice, form_images, add_noise
 from .io import read_mrc
 
@@ -142,6 +143,7 @@ def simulate(volumes:Tensor|Sequence[Tensor], # (D,D,D) map, or one map per stat
              snr:float|None=0.1, # signal-to-noise ratio (signal variance / noise variance); None: noiseless
              invert:bool=True, # return the images contrast-inverted, as extracted particles are stored (the jobs' default invert=True undoes it); False: physically signed, as `imaging.form_images` makes them
              seed:int=0, # seeds the plan (poses, shifts, CTF) and the noise
+             noise_spectrum:str='white', # the noise's radial power spectrum (`noise.named_spectrum`): 'white', 'pink' or 'pink:FLOOR'
              batch_size:int=1000, # images formed at a time (bounds memory)
              **plan_kwargs, # `plan_simulation`'s settings: pixel_size, max_shift_px, defocus range, ...
             )->tuple[Tensor, SimulationPlan]: # (n,D,D) images and their ground truth
@@ -150,7 +152,8 @@ def simulate(volumes:Tensor|Sequence[Tensor], # (D,D,D) map, or one map per stat
     lattices = [volume_lattice(v) for v in volumes]
     plan = plan_simulation(n, volumes[0].shape[-1], n_states=len(volumes), seed=seed, **plan_kwargs)
     imgs = torch.cat([clean_images(lattices, plan, torch.arange(s, min(s + batch_size, n))) for s in range(0, n, batch_size)])
-    if snr is not None: imgs = add_noise(imgs, snr, generator=torch.Generator().manual_seed(seed + 1))
+    spectrum = named_spectrum(noise_spectrum, volumes[0].shape[-1])
+    if snr is not None: imgs = add_noise(imgs, snr, generator=torch.Generator().manual_seed(seed + 1), spectrum=spectrum)
     return (-imgs if invert else imgs), plan
 
 # %% ../nbs/07_simulate.ipynb #84e3cd14
@@ -184,7 +187,7 @@ def _rows(layout:list[StackFile], start:int, stop:int):
 # %% ../nbs/07_simulate.ipynb #c92fe96f
 def _write_stacks(outdir:Path, layout:list[StackFile], lattices:Sequence[Tensor], plan:SimulationPlan,
                   snr:float|None, invert:bool, offset:float, scale:float, pixel_size:float, seed:int, batch_size:int,
-                  progress:bool)->float: # variance of the clean images
+                  progress:bool, spectrum:Tensor|None=None)->float: # variance of the clean images
     "Form the plan's images into the stack files of `layout`: clean first, then noise, sign, scale and offset in place."
     from tqdm.auto import tqdm
     from cryodrgn2.io import open_stack_for_writing
@@ -202,7 +205,7 @@ def _write_stacks(outdir:Path, layout:list[StackFile], lattices:Sequence[Tensor]
         for start, stop in tqdm(batches, desc='simulate: noise', disable=not progress):
             pieces = list(_rows(layout, start, stop))
             imgs = torch.cat([torch.from_numpy(stacks[f][rows].copy()) for f, rows, _ in pieces])
-            if snr is not None: imgs = add_noise(imgs, snr, signal_var, generator=noise_gen)
+            if snr is not None: imgs = add_noise(imgs, snr, signal_var, generator=noise_gen, spectrum=spectrum)
             imgs = (-imgs if invert else imgs) * scale + offset  # what a detector-like file holds
             for f, rows, part in pieces: stacks[f][rows] = imgs[part].numpy()
     return signal_var
@@ -212,6 +215,7 @@ def write_dataset(outdir:str|Path, # output folder
                   volumes:Tensor|Sequence[Tensor], # (D,D,D) map, or one per state
                   n:int, # number of images
                   snr:float|None=0.1, # signal variance / noise variance; None: noiseless
+                  noise_spectrum:str='white', # the noise's radial power spectrum (`noise.named_spectrum`): 'white', 'pink' or 'pink:FLOOR' (floor + 1/f, default floor 0.1)
                   pixel_size:float=1.0, # A per pixel
                   invert:bool=True, # write contrast-inverted images, like extracted particles
                   seed:int=0, # random seed
@@ -239,12 +243,13 @@ def write_dataset(outdir:str|Path, # output folder
         raise FileExistsError(f"{outdir}: already holds a dataset ({star}); replace it with --force (force=True in Python)")
     volumes = [volumes] if torch.is_tensor(volumes) and volumes.dim() == 3 else list(volumes)
     D = volumes[0].shape[-1]
+    spectrum = named_spectrum(noise_spectrum, D)  # refuses a bad name before any work
     plan = plan_simulation(n, D, pixel_size, n_states=len(volumes), seed=seed, **plan_kwargs)
     if optics_amp_contrast is not None and plan.ctf_params is not None:  # each image's group is its stack's
         group = torch.cat([torch.full((f.stop - f.start,), f.group) for f in layout])
         plan.ctf_params[:, 7] = torch.tensor(optics_amp_contrast, dtype=torch.float32)[group]
     signal_var = _write_stacks(outdir, layout, [volume_lattice(v) for v in volumes], plan, snr, invert, offset, scale,
-                               pixel_size, seed, batch_size, progress)
+                               pixel_size, seed, batch_size, progress, spectrum)
     write_poses(outdir / 'poses.pkl', plan.rots, plan.shift_px, D)
     if plan.ctf_params is not None: write_ctf(outdir / 'ctf.pkl', plan.ctf_params)
     names = [f'{i - f.start + 1:0{6 if relion_project else 1}d}@{f.path}' for f in layout for i in range(f.start, f.stop)]
@@ -253,7 +258,7 @@ def write_dataset(outdir:str|Path, # output folder
     if state_coords is not None:  # (N,) ground-truth coordinate per image
         with open(outdir / 'coords.pkl', 'wb') as f: pickle.dump(torch.tensor(state_coords)[plan.states].numpy(), f)
     for s, v in enumerate(volumes): write_mrc(outdir / (f'volume.{s:03d}.mrc' if len(volumes) > 1 else 'volume.mrc'), v, pixel_size)
-    truth = dict(n=n, D=D, pixel_size=pixel_size, snr=snr, invert=invert, seed=seed, n_states=len(volumes),
+    truth = dict(n=n, D=D, pixel_size=pixel_size, snr=snr, noise_spectrum=noise_spectrum, invert=invert, seed=seed, n_states=len(volumes),
                  signal_var=signal_var, star=star, relion_project=relion_project, stack_size=stack_size if relion_project else None,
                  optics_amp_contrast=optics_amp_contrast, offset=offset, scale=scale, **plan_kwargs)
     (outdir / 'truth.json').write_text(json.dumps(truth, indent=1, default=str))

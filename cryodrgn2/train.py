@@ -20,6 +20,7 @@ from .ctf import ctf_from_params
 from .imaging import slice_coords
 from .shifts import Band, band, phase_ramps, shift_coefficients
 from .data import Particles, NormalisedImages
+from .noise import whitening_weights
 from .io import DataError, write_mrc, atomic_path
 from .tables import write_poses
 from .metrics import rotation_angle
@@ -43,14 +44,16 @@ def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
                ctf_params:Tensor|None, # (B,9) cryoDRGN CTF rows, or None
                bnd:Band, # frequencies inside the band limit, `shifts.band(D, L)`
                z:Tensor|None=None, # (B,zdim) latents of a heterogeneous model
-              )->Tensor: # scalar mean squared error over images and band frequencies
-    "CTF-weighted squared error between model slices and recentred images, inside the band limit."
+               weight:Tensor|None=None, # (P,) per-frequency weights on `bnd`, mean 1 (`noise.whitening_weights`); None: all 1
+              )->Tensor: # scalar mean (weighted) squared error over images and band frequencies
+    "CTF-weighted squared error between model slices and recentred images, inside the band limit, optionally whitened."
     coeffs = ht2_center(images).reshape(len(images), -1)[:, bnd.index]                   # X(k), (B,P)
     centred = shift_coefficients(coeffs, bnd.mirror, phase_ramps(bnd.coords, -shift_px[:, None]))[:, 0]  # S_{-t} X
     coords = slice_coords(rots, bnd.coords)                                            # R^T k, (B,P,3)
     pred = model(coords) if z is None else model(coords, z)
     if ctf_params is not None: pred = pred * ctf_from_params(ctf_params, bnd.coords)  # g(k) V(R^T k)
-    return ((pred - centred) ** 2).mean()
+    error = (pred - centred) ** 2                                                      # (B,P)
+    return (error if weight is None else error * weight).mean()                        # sum_k w(k) (g V - X)^2 / (B P)
 
 # %% ../nbs/12_train.ipynb #f0a7b4e4
 class CancelFitException(Exception): "Stop training (after_fit still runs)."
@@ -186,7 +189,13 @@ def batch_loss(self:Learner, idx:Tensor)->Tensor:
     "Loss of the images `idx` at their current poses: `loss(learn, batch)` of the callback that defines one, else `slice_loss`."
     batch, owner = self.batch(idx), self.loss_callback()
     if owner is not None: return owner.loss(self, batch)
-    return slice_loss(self.model, batch.images, batch.rots, batch.shift_px, batch.ctf, self.band)
+    return slice_loss(self.model, batch.images, batch.rots, batch.shift_px, batch.ctf, self.band, weight=self.loss_weights())
+
+@patch
+def loss_weights(self:Learner)->Tensor|None: # (P,) on the current band, or None
+    "Whitening weights of the current band from the data's noise power (`data.Particles.noise_power`); None if it has none."
+    power = getattr(self.data, 'noise_power', None)
+    return None if power is None else whitening_weights(power.to(self.device), self.band.coords)
 
 # %% ../nbs/12_train.ipynb #6d2875be
 @patch
@@ -350,7 +359,8 @@ class PoseSearchCallback(Callback):
         "The poses of images `idx` against the current model (what subclasses change)."
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
-        found = search(learn.model, learn.data.images[idx], ctf, config=self.epoch_config(learn), device=learn.device)
+        found = search(learn.model, learn.data.images[idx], ctf, config=self.epoch_config(learn), device=learn.device,
+                       noise_power=getattr(learn.data, 'noise_power', None))
         learn.model.train()
         return found
     def search(self, learn, idx:Tensor):
