@@ -89,7 +89,7 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
     data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
     if whiten:
         data.noise_power = estimate_noise_power(source, inputs.ctf_params)
-        data.notes = (*data.notes, f"noise: power falls {power_falloff(data.noise_power):.3g}x from low to high frequencies; search and loss whitened (--no-whiten: not)")
+        data.notes = (*data.notes, f"noise: power falls {power_falloff(data.noise_power):.2f}x from low to high frequencies; search and loss whitened (--no-whiten: not)")
     if check_contrast:
         sign, note = decide_contrast(data)
         data.notes = (*data.notes, note)

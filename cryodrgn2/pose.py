@@ -426,7 +426,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
         for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
     noise_power = estimate_noise_power(inputs.source, inputs.ctf_params) if whiten else None
-    if verbose and whiten: print(f"align: noise: power falls {power_falloff(noise_power):.3g}x from low to high frequencies; search whitened", file=sys.stderr)
+    if verbose and whiten: print(f"align: noise: power falls {power_falloff(noise_power):.2f}x from low to high frequencies; search whitened", file=sys.stderr)
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
     result = search(model, images, inputs.ctf_params, config=search_config(config, **settings), progress=progress, noise_power=noise_power)
     if verbose and result.fit_as_given is not None:
