@@ -15,7 +15,7 @@ from torch import Tensor
 from .io import DataError, check_counts, read_mrc, write_mrc, atomic_path
 from .tables import read_poses, write_poses
 from .data import Particles, prepare_particles, read_inputs, check_map_pixel_size, particle_average
-from .noise import estimate_noise_power, power_falloff
+from .noise import estimate_noise_power, whitening_choice
 from .backproject import GoldStandard, gold_standard, low_pass as low_pass_filter
 from .metrics import compare_maps, density_sign, mirror_volume, mirror_rotations
 from .models import HartleyMLP, fast_bf16
@@ -88,8 +88,8 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
                                         settings=dict(invert=invert, window=window), files=dict(particles=particles, ctf=ctf, ind=ind, datadir=datadir))
     data.notes = (*inputs.notes, f"images normalised: background mean removed, {'no window' if window is None else f'soft window from {window:g} of the box radius'}, scale {data.scale:.4g}")
     if whiten:
-        data.noise_power = estimate_noise_power(source, inputs.ctf_params)
-        data.notes = (*data.notes, f"noise: power falls {power_falloff(data.noise_power):.2f}x from low to high frequencies; search and loss whitened (--no-whiten: not)")
+        data.noise_power, note = whitening_choice(estimate_noise_power(source, inputs.ctf_params))
+        data.notes = (*data.notes, note)
     if check_contrast:
         sign, note = decide_contrast(data)
         data.notes = (*data.notes, note)

@@ -13,9 +13,9 @@ from .ctf import ctf_from_params
 from .data import sample_indices
 
 # %% auto #0
-__all__ = ['SPECTRA', 'BACKGROUND_INNER', 'BACKGROUND_OUTER', 'interpolate_profile', 'noise_power', 'named_spectrum',
-           'radial_power', 'background_mask', 'background_noise_power', 'ctf_power_sums', 'ctf_noise_power',
-           'estimate_noise_power', 'whitening_weights', 'power_falloff']
+__all__ = ['SPECTRA', 'BACKGROUND_INNER', 'BACKGROUND_OUTER', 'WHITE_WITHIN', 'interpolate_profile', 'noise_power',
+           'named_spectrum', 'radial_power', 'background_mask', 'background_noise_power', 'ctf_power_sums',
+           'ctf_noise_power', 'estimate_noise_power', 'whitening_weights', 'power_falloff', 'whitening_choice']
 
 # %% ../nbs/03c_noise.ipynb #5ffeea43
 def interpolate_profile(profile:Tensor, # (D//2+1,) values at the integer shells |k| D = 0..D/2
@@ -166,3 +166,15 @@ def power_falloff(power:Tensor, # (D//2+1,) noise power per shell
     "How many times the noise power falls from low to high frequencies (1: white)."
     D = 2 * (len(power) - 1)
     return (power[2:max(D // 8, 2) + 1].mean() / power[3 * D // 8:].mean()).item()
+
+# %% ../nbs/03c_noise.ipynb #0ef012bf
+WHITE_WITHIN = 1.5  # noise whose power changes less than this many times from low to high frequencies is treated as white
+
+def whitening_choice(power:Tensor, # (D//2+1,) estimated noise power per shell
+                     what:str='search and loss', # what the whitening applies to, for the log line
+                    )->tuple[Tensor|None, str]: # the power to whiten by (None: white enough, unweighted), and a line for the log
+    "Whiten only noise that is clearly coloured (`power_falloff` beyond `WHITE_WITHIN` either way)."
+    falloff = power_falloff(power)
+    if 1 / WHITE_WITHIN < falloff < WHITE_WITHIN:
+        return None, f"noise: white (its power changes {falloff:.2f}x from low to high frequencies): {what} not weighted"
+    return power, f"noise: power falls {falloff:.2f}x from low to high frequencies; {what} whitened (--no-whiten: not)"

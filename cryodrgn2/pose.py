@@ -18,7 +18,7 @@ from .ctf import ctf_from_params
 from .io import DataError, read_mrc
 from .tables import write_poses
 from .data import ctf_at_box, read_inputs, check_map_pixel_size, estimate_normalisation, NormalisedImages, sample_indices
-from .noise import whitening_weights, estimate_noise_power, power_falloff
+from .noise import whitening_weights, estimate_noise_power, whitening_choice
 from .imaging import slice_coords, VoxelModel, evaluate_model, evaluate_slices
 from .so3 import grid_size, hopf_rotations, grid_rotations, grid_children, inplane_angles, so3_grid, healpix_max_pixrad
 from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shifted_dots
@@ -425,8 +425,8 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
     if verbose:
         for note in inputs.notes: print(f'align: {note}', file=sys.stderr)
     images = NormalisedImages(inputs.source, estimate_normalisation(inputs.source, window))
-    noise_power = estimate_noise_power(inputs.source, inputs.ctf_params) if whiten else None
-    if verbose and whiten: print(f"align: noise: power falls {power_falloff(noise_power):.2f}x from low to high frequencies; search whitened", file=sys.stderr)
+    noise_power, note = whitening_choice(estimate_noise_power(inputs.source, inputs.ctf_params), 'search') if whiten else (None, None)
+    if verbose and note: print(f'align: {note}', file=sys.stderr)
     model = VoxelModel(vol.float().clone()).to(device or 'cpu')
     result = search(model, images, inputs.ctf_params, config=search_config(config, **settings), progress=progress, noise_power=noise_power)
     if verbose and result.fit_as_given is not None:
