@@ -76,7 +76,7 @@ def load_data(particles, # .mrcs/.star/.cs/.txt
               pixel_size:float|None=None, # A per pixel of the stack: overrides the CTF table and headers (`data.stack_pixel_size`)
               window:float|None=None, # soft real-space window (`data.Normalisation`, e.g. 0.85); None: none
               check_contrast:bool=False, # negate the images if their average particle has inverted density (`decide_contrast`)
-              whiten:bool=False, # estimate the images' noise power (`noise.estimate_noise_power`): the jobs whiten search and loss by it
+              whiten:bool=False, # estimate the images' noise power (`noise.estimate_noise_power`); if clearly coloured (`noise.whitening_choice`) the jobs whiten search and loss by it
              )->Particles:
     "Read a job's particles and CTF (`data.read_inputs`), into memory or lazily, normalised; `notes` says what was decided, `fingerprint` what they are (`runs.data_fingerprint`)."
     inputs = read_inputs(particles, ctf, invert, datadir, ind, pixel_size)
@@ -234,7 +234,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 epochs:int=10, # total epochs
                 invert:bool=True, # invert the data's contrast (False: --uninvert-data)
                 check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
-                whiten:bool=True, # weight each frequency of the pose search and the loss by 1/noise power, estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
+                whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency of the pose search and the loss by its inverse; False: no estimate, all frequencies alike
                 load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
                 seed:int=0, # random seed
                 ref=None, # reference map (.mrc) for an FSC in the report
@@ -295,7 +295,7 @@ def train_nn(particles, # particle images: .mrcs, .star, .cs or .txt
              epochs:int=20, # total epochs
              invert:bool=True, # invert the data's contrast (False: --uninvert-data)
              check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
-             whiten:bool=True, # weight each frequency of the pose search and the loss by 1/noise power, estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
+             whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency of the pose search and the loss by its inverse; False: no estimate, all frequencies alike
              load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
              seed:int=0, # random seed
              ref=None, # reference map (.mrc) for an FSC in the report
@@ -358,7 +358,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                epochs:int=10, # total epochs
                invert:bool=True, # invert the data's contrast (False: --uninvert-data)
                check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
-               whiten:bool=True, # weight each frequency of the pose search and the loss by 1/noise power, estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
+               whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency of the pose search and the loss by its inverse; False: no estimate, all frequencies alike
                load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest')
                seed:int=0, # random seed
                ref=None, # reference map (.mrc) for an FSC of the map at z_centre in the report

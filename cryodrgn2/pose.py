@@ -26,7 +26,7 @@ from .shifts import Band, band, shift_grid, phase_ramps, shift_coefficients, shi
 # %% auto #0
 __all__ = ['PATCH_MARGIN', 'LATTICE_MARGIN', 'T_CLEAR', 'CONTRAST_SAMPLE', 'squared_error', 'inplane_slices', 'shift_maxima',
            'slice_norms', 'base_search', 'contrast_test', 'Candidates', 'refine', 'local_candidates', 'local_reach',
-           'band_schedule', 'lattice_model', 'SearchResult', 'SearchConfig', 'search_config', 'search',
+           'band_schedule', 'lattice_model', 'SearchResult', 'whiten_band', 'SearchConfig', 'search_config', 'search',
            'release_freed_memory', 'align']
 
 # %% ../nbs/10_pose.ipynb #42f9886c
@@ -265,6 +265,14 @@ def _device(model, images, device):
     return images.device if isinstance(images, Tensor) else torch.device('cpu')
 
 # %% ../nbs/10_pose.ipynb #6fe9ed8a
+def whiten_band(coeffs:Tensor, # (B,P) image coefficients on a band
+                ctf:Tensor|None, # (B,P) CTF on the band, or None
+                root:Tensor|None, # (P,) sqrt of the whitening weights on the band (`noise.whitening_weights`); None: unweighted
+               )->tuple[Tensor, Tensor|None]: # both times sqrt(w): sum w (s g a - x)^2 = sum (s (root g) a - root x)^2
+    "Image coefficients and CTF on a band, whitened: every error computed from them is weighted by w(k)."
+    if root is None: return coeffs, ctf
+    return coeffs * root, root.expand_as(coeffs) if ctf is None else ctf * root
+
 def _contrast(contrast:int|str, # `search`'s argument: 'auto', 1 or -1
               slices:Tensor|None, # (R,P) the base slices shared by all images; None (latents, local search): no test
               images, ctf:Tensor|None, bnd:Band, ramps:tuple[Tensor, Tensor], device, # as in `search`, on the base band
@@ -276,8 +284,7 @@ def _contrast(contrast:int|str, # `search`'s argument: 'auto', 1 or -1
     idx = torch.as_tensor(sample_indices(len(images), CONTRAST_SAMPLE))
     coeffs = ht2_center(torch.as_tensor(images[idx]).to(device, torch.float32)).flatten(1)[:, bnd.index]
     rows = None if ctf is None else ctf_from_params(torch.as_tensor(ctf)[idx].to(device, torch.float32), bnd.coords)
-    if root_weights is not None: coeffs, rows = coeffs * root_weights, root_weights.expand_as(coeffs) if rows is None else rows * root_weights
-    sign, share = contrast_test(slices, coeffs, rows, bnd.mirror, ramps)
+    sign, share = contrast_test(slices, *whiten_band(coeffs, rows, root_weights), bnd.mirror, ramps)
     if sign == 0: warnings.warn(f"search: the images' contrast is unclear from {len(idx)} sampled images ({share:.0%} fit better as given); "
                                 "searched them as given. Pass contrast=1 (as given) or -1 (negated) to decide.", stacklevel=3)
     return sign or 1, share
@@ -355,11 +362,7 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
         coeffs = sign * ht2_center(_batch(images, start, batch_size, device)).reshape(-1, D * D)
         rows = None if ctf is None else _batch(ctf, start, batch_size, device)
         zb = None if z is None else _batch(z, start, batch_size, device)
-        def on_band(b, root):
-            "Coefficients and CTF on band b, both times sqrt(w) when whitened: sum w (s g a - x)^2 = sum (s (root g) a - root x)^2."
-            x, g = coeffs[:, b.index], None if rows is None else ctf_from_params(rows, b.coords)
-            if root is None: return x, g
-            return x * root, root.expand_as(x) if g is None else g * root
+        def on_band(b, root): return whiten_band(coeffs[:, b.index], None if rows is None else ctf_from_params(rows, b.coords), root)
         if init is None:
             slices = shared if zb is None else inplane_slices(model, base_level, D, radii[0], zb).flatten(1, 2)
             error, rot, shift_idx, fitted = base_search(slices, *on_band(bands[0], roots[0]), bands[0].mirror, base_ramps, base_keep, scale)
@@ -412,7 +415,7 @@ def align(particles:str, # particle stack (.mrcs, .star, .cs or .txt)
           ind=None, # cryoDRGN index .pkl (or array): the images to align
           pixel_size:float|None=None, # A per pixel of the stack; None: from the CTF table, checked against headers and map
           window:float|None=None, # soft real-space window from this fraction of the box radius (`data.Normalisation`; e.g. 0.85)
-          whiten:bool=True, # weight each frequency by 1/noise power, the power estimated from the images (`noise.estimate_noise_power`); False: all frequencies alike
+          whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency by its inverse; False: no estimate, all frequencies alike
           config:SearchConfig|None=None, # how to search (grid, shifts, band limits, contrast test, batch size); None: `SearchConfig()`
           **settings, # `SearchConfig` fields to change, by name (e.g. base_level=1, contrast=1)
          )->SearchResult:
