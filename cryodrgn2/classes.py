@@ -35,6 +35,18 @@ class ClassMaps(nn.Module):
         out = coords.new_zeros(coords.shape[:-1])
         for k in which.unique().tolist(): out[which == k] = self.maps[k](coords[which == k]).to(out.dtype)
         return out
+    def forward_pairs(self, coords:Tensor, # (...,3), or (B,...,3) with classes
+                      classes:Tensor|None=None, # (B,1) class of each row
+                     )->tuple[Tensor, Tensor]: # (...) values at k and at -k
+        "Each row's class map at k and -k: one evaluation per pair for maps with `forward_pairs` (networks), two otherwise."
+        def pair(one, k): return one.forward_pairs(k) if hasattr(one, 'forward_pairs') else (one(k), one(-k))
+        if classes is None: return pair(self.maps[int(self.shown)], coords)
+        which = classes[:, 0].long()
+        here, there = coords.new_zeros(coords.shape[:-1]), coords.new_zeros(coords.shape[:-1])
+        for k in which.unique().tolist():
+            rows = which == k
+            here[rows], there[rows] = (v.to(here.dtype) for v in pair(self.maps[k], coords[rows]))
+        return here, there
 
 # %% ../nbs/12b_classes.ipynb #1964d16f
 def assign_classes(errors:Tensor, # (K,N) each image's best error under each class

@@ -9,7 +9,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['fft2_center', 'ifft2_center', 'fft3_center', 'ifft3_center', 'ht2_center', 'iht2_center', 'ht3_center', 'iht3_center',
-           'flip_frequencies', 'symmetrize_ht']
+           'flip_frequencies', 'friedel_canonical', 'mirror_positions', 'symmetrize_ht']
 
 # %% ../nbs/01_fourier.ipynb #34681321
 def _centred(fn, x:Tensor, ndim:int)->Tensor:
@@ -57,6 +57,28 @@ def flip_frequencies(x:Tensor, ndim:int=2)->Tensor: # (...,D,..,D) -> same, valu
     "Values at the negated frequency -k on a centred even lattice, over the last `ndim` axes."
     dims = tuple(range(-ndim, 0))
     return torch.roll(x.flip(dims), (1,) * ndim, dims)
+
+# %% ../nbs/01_fourier.ipynb #9911f410
+def friedel_canonical(coords:Tensor, # (...,3) frequencies (x,y,z)
+                     )->tuple[Tensor, Tensor]: # (...,3) the canonical member s k of each pair, (...) its sign s = +-1
+    "The member of each Friedel pair +-k that is evaluated: z < 0, ties broken by y < 0, then x < 0 (k = 0: itself)."
+    x, y, z = coords.unbind(-1)
+    flip = (z > 0) | ((z == 0) & ((y > 0) | ((y == 0) & (x > 0))))
+    sign = 1 - 2 * flip.to(coords.dtype)
+    return coords * sign[..., None], sign
+
+def mirror_positions(mask:Tensor, # (D,)*ndim bool on the centred lattice, symmetric under k -> -k (e.g. a disc or ball)
+                    )->Tensor: # (P,) for each True point, in row-major order, the position of its mate -k (itself if -k is not on the lattice)
+    "Where each point of a symmetric lattice mask finds its Friedel mate, in the mask's own order."
+    D, ndim, n = mask.shape[-1], mask.dim(), int(mask.sum())
+    position = torch.full(mask.shape, -1, dtype=torch.long, device=mask.device)
+    position[mask] = torch.arange(n, device=mask.device)
+    mates = flip_frequencies(position, ndim)[mask]
+    index = torch.stack(torch.meshgrid(*[torch.arange(D, device=mask.device)] * ndim, indexing='ij'))
+    edge = (index == 0).any(0)[mask]                 # a coordinate at -1/2: its mate +1/2 is off the lattice
+    mates[edge] = torch.arange(n, device=mask.device)[edge]
+    if (mates < 0).any(): raise ValueError("the mask is not symmetric under k -> -k")
+    return mates
 
 # %% ../nbs/01_fourier.ipynb #373054e4
 def symmetrize_ht(ht:Tensor, ndim:int=3)->Tensor: # (...,D,..,D) -> (...,D+1,..,D+1)

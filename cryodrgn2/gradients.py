@@ -5,6 +5,7 @@
 # %% ../nbs/12a_gradients.ipynb #6f98d895
 from __future__ import annotations
 import torch
+from .fourier import friedel_canonical
 from torch import nn, Tensor
 from .geometry import random_rotations
 from .models import HartleyMLP
@@ -26,7 +27,7 @@ def active_units(model:HartleyMLP, # a coordinate network (without latent)
                  coords:Tensor, # (M,3) frequencies (cycles/pixel)
                 )->Tensor: # (M,) fraction of the last hidden layer's units that are non-zero at each coordinate
     "Share of the last hidden layer's ReLU units that are active at each coordinate (zero: nothing can be learnt there)."
-    with torch.no_grad(): return (model.net[:-1](model.encoding(coords)) > 0).float().mean(-1)
+    with torch.no_grad(): return (model.net[:-1](model.encoding(friedel_canonical(coords)[0])) > 0).float().mean(-1)
 
 # %% ../nbs/12a_gradients.ipynb #7ae30145
 class RandomPosesCallback(Callback):

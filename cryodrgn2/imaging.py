@@ -15,8 +15,8 @@ from .noise import interpolate_profile
 
 # %% auto #0
 __all__ = ['PARALLEL_POINTS', 'slice_coords', 'sample_lattice', 'volume_lattice', 'project_slices', 'VoxelModel', 'rotate_volume',
-           'project_real', 'inference', 'evaluate_model', 'sample_slices', 'evaluate_slices', 'shift_images',
-           'form_images', 'add_noise']
+           'project_real', 'friedel_split', 'paired_values', 'inference', 'evaluate_model', 'sample_slices',
+           'evaluate_slices', 'shift_images', 'form_images', 'add_noise']
 
 # %% ../nbs/05_imaging.ipynb #7a707f8b
 def slice_coords(rots:Tensor, # (B,3,3) pose rotations
@@ -78,6 +78,26 @@ def project_real(vol:Tensor, rots:Tensor)->Tensor: # (D,D,D), (B,3,3) -> (B,D,D)
     "Projections computed in real space: rotate, then sum along z."
     return torch.stack([rotate_volume(vol, rot).sum(0) for rot in rots])
 
+# %% ../nbs/05_imaging.ipynb #73eaade4
+def friedel_split(mirror:Tensor, # (P,) position of each point's mate -k (`fourier.mirror_positions`)
+                 )->tuple[Tensor, Tensor, Tensor]: # (H,) points evaluated, (H,) bool: mate is another point, (P,) gather order
+    "One member of each Friedel pair, and where each point's value lands in cat(values there, values at their other mates)."
+    position = torch.arange(len(mirror), device=mirror.device)
+    half = position[position <= mirror]
+    other = mirror[half] != half                     # k = 0 (and aliased Nyquist points) are their own mates
+    order = torch.empty_like(position)
+    order[torch.cat([half, mirror[half][other]])] = position
+    return half, other, order
+
+def paired_values(pairs:Callable, # coords (...,H,3) -> (H(k), H(-k)), each (...,H): e.g. a network's `forward_pairs`
+                  coords:Tensor, # (...,P,3) a point set holding the mate of every point
+                  mirror:Tensor, # (P,) position of each point's mate
+                 )->Tensor: # (...,P) values at every point
+    "A model's values on a point set closed under k -> -k, from one evaluation per Friedel pair."
+    half, other, order = friedel_split(mirror)
+    here, there = pairs(coords[..., half, :])
+    return torch.cat([here, there[..., other]], -1)[..., order]
+
 # %% ../nbs/05_imaging.ipynb #b33f7f6e
 @contextlib.contextmanager
 def inference(device:torch.device, # where the model runs
@@ -90,9 +110,15 @@ def evaluate_model(model:Callable, # coords (...,3) [, z (B,zdim)] -> (...)
                    z:Tensor|None=None, # (B,zdim) per-image latents
                    chunk:int=2 ** 16, # points per model call (bounds the network's activations)
                    bf16:bool=False, # run the model under bfloat16 autocast (a network's layers; see `models.fast_bf16`)
+                   mirror:Tensor|None=None, # (P,) without z: coords is (P,3) and holds every mate -k at these positions; one evaluation per pair where the model has `forward_pairs`
                   )->Tensor: # (...) model values (float32)
     "Evaluate a model on many coordinates in memory-bounded chunks, without gradients."
     with inference(coords.device, bf16):
+        if z is None and mirror is not None and hasattr(model, 'forward_pairs'):
+            def chunked(part:Tensor)->tuple[Tensor, Tensor]:
+                values = [model.forward_pairs(piece) for piece in part.split(chunk)]
+                return torch.cat([here for here, _ in values]), torch.cat([there for _, there in values])
+            return paired_values(chunked, coords, mirror).float()
         if z is None:
             flat = coords.reshape(-1, 3)
             parts = [flat] if isinstance(model, VoxelModel) else flat.split(chunk)  # a map has no activations to bound

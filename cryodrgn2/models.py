@@ -9,8 +9,8 @@ import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
 from .geometry import freq_lattice, circular_mask
-from .fourier import iht3_center
-from .imaging import slice_coords, evaluate_model
+from .fourier import iht3_center, friedel_canonical, mirror_positions
+from .imaging import slice_coords, evaluate_model, friedel_split, paired_values, friedel_split, paired_values
 from .io import write_mrc
 
 # %% auto #0
@@ -79,18 +79,26 @@ class HartleyMLP(nn.Module):
         self.D, self.zdim = D, zdim
         blocks = [nn.Linear(self.encoding.out_dim + zdim, hidden), ReLU()]
         for _ in range(layers): blocks += [ResidualLinear(hidden, hidden), ReLU()]
-        self.net = nn.Sequential(*blocks, nn.Linear(hidden, 1))
+        self.net = nn.Sequential(*blocks, nn.Linear(hidden, 2))  # (A, B) = (Re F, Im F) at the canonical member
         self.register_buffer('out_scale', torch.tensor(float(out_scale)))
+
+    def forward_pairs(self, coords:Tensor, # (...,3) cycles/pixel; with z: (B,...,3)
+                      z:Tensor|None=None, # (B,zdim) one latent per image, broadcast over its coordinates
+                     )->tuple[Tensor, Tensor]: # (...) Hartley values H(k) and H(-k) (the second is not H(0) at k = 0)
+        "Hartley values at both members of each Friedel pair, from one evaluation at the canonical one."
+        if (z is None) != (self.zdim == 0): raise ValueError(f"model has zdim={self.zdim} but z is {'missing' if z is None else 'given'}")
+        canonical, sign = friedel_canonical(coords)
+        x = self.encoding(canonical)
+        if z is not None:
+            z = z.reshape(len(z), *[1] * (coords.dim() - 2), self.zdim).expand(*coords.shape[:-1], self.zdim)
+            x = torch.cat([x, z.to(x)], -1)
+        a, b = (self.net(x).float() * self.out_scale).unbind(-1)
+        return a - sign * b, a + sign * b
 
     def forward(self, coords:Tensor, # (...,3) cycles/pixel; with z: (B,...,3)
                 z:Tensor|None=None, # (B,zdim) one latent per image, broadcast over its coordinates
                )->Tensor: # (...) Hartley values
-        if (z is None) != (self.zdim == 0): raise ValueError(f"model has zdim={self.zdim} but z is {'missing' if z is None else 'given'}")
-        x = self.encoding(coords)
-        if z is not None:
-            z = z.reshape(len(z), *[1] * (coords.dim() - 2), self.zdim).expand(*coords.shape[:-1], self.zdim)
-            x = torch.cat([x, z.to(x)], -1)
-        return self.net(x)[..., 0].float() * self.out_scale
+        return self.forward_pairs(coords, z)[0]
 
     def reset_parameters(self):
         "Re-initialise every layer (the paper's reset, '+r'); the encoding and `out_scale` are kept."
@@ -99,24 +107,40 @@ class HartleyMLP(nn.Module):
 
 # %% ../nbs/11_models.ipynb #77e136c4
 @patch
+def latent_pairs(self:HartleyMLP, coords:Tensor, # (M,3) cycles/pixel, shared by every latent
+                 z:Tensor, # (B,zdim) latents
+                 chunk:int=4096, # coordinates at a time (activations: B x chunk x hidden floats)
+                 mask:Tensor|None=None, # (B,M) bool: evaluate latent b only where mask[b] (zero elsewhere); None: everywhere
+                )->tuple[Tensor, Tensor]: # (B,M) each: the network at z[b] at k, and at -k
+    "The network at many latents on the same coordinates (and their mates), the encoding and its share of the input layer computed once."
+    first, F_in = self.net[0], self.encoding.out_dim
+    z_part = z.to(first.weight) @ first.weight[:, F_in:].T                      # (B,H): W_z z
+    canonical, sign = friedel_canonical(coords)                                  # (M,3), (M,)
+    here, there = coords.new_zeros(len(z), len(coords)), coords.new_zeros(len(z), len(coords))
+    for start in range(0, len(coords), chunk):
+        shared = nn.functional.linear(self.encoding(canonical[start:start + chunk]), first.weight[:, :F_in], first.bias)  # (C,H)
+        s, rows = sign[start:start + chunk], slice(start, start + chunk)
+        if mask is None:
+            a, b = (self.net[1:](shared[None] + z_part[:, None]).float() * self.out_scale).unbind(-1)  # (B,C) each
+            here[:, rows], there[:, rows] = a - s * b, a + s * b
+        else:  # only the (latent, coordinate) pairs asked for, gathered into one matrix
+            i, c = mask[:, rows].nonzero(as_tuple=True)
+            a, b = (self.net[1:](shared[c] + z_part[i]).float() * self.out_scale).unbind(-1)
+            here[:, rows][i, c], there[:, rows][i, c] = a - s[c] * b, a + s[c] * b
+    return here, there
+
+@patch
 def forward_latents(self:HartleyMLP, coords:Tensor, # (M,3) cycles/pixel, shared by every latent
                     z:Tensor, # (B,zdim) latents
                     chunk:int=4096, # coordinates at a time (activations: B x chunk x hidden floats)
-                    mask:Tensor|None=None, # (B,M) bool: evaluate latent b only where mask[b] (zero elsewhere); None: everywhere
+                    mask:Tensor|None=None, # (B,M) bool: evaluate latent b only where mask[b] (zero elsewhere); None: everywhere. With `mirror`, symmetric under k -> -k
+                    mirror:Tensor|None=None, # (M,) coords holds every mate -k, at these positions (`fourier.mirror_positions`): one evaluation per pair
                    )->Tensor: # (B,M): row b is the network at z[b]
-    "The network at many latents on the same coordinates, with the encoding and its share of the input layer computed once."
-    first, F_in = self.net[0], self.encoding.out_dim
-    z_part = z.to(first.weight) @ first.weight[:, F_in:].T                      # (B,H): W_z z
-    out = coords.new_zeros(len(z), len(coords))
-    for start in range(0, len(coords), chunk):
-        shared = nn.functional.linear(self.encoding(coords[start:start + chunk]), first.weight[:, :F_in], first.bias)  # (C,H)
-        if mask is None:
-            h = self.net[1:](shared[None] + z_part[:, None])                   # (B,C,H) -> (B,C,1)
-            out[:, start:start + chunk] = h[..., 0].float() * self.out_scale
-        else:  # only the (latent, coordinate) pairs asked for, gathered into one matrix
-            b, c = mask[:, start:start + chunk].nonzero(as_tuple=True)
-            out[:, start:start + chunk][b, c] = self.net[1:](shared[c] + z_part[b])[..., 0].float() * self.out_scale
-    return out
+    "The network at many latents on the same coordinates: `latent_pairs`, on one member of each Friedel pair when `mirror` is given."
+    if mirror is None: return self.latent_pairs(coords, z, chunk, mask)[0]
+    half = friedel_split(mirror)[0]
+    part = None if mask is None else mask[:, half]
+    return paired_values(lambda points: self.latent_pairs(points, z, chunk, part), coords, mirror)
 
 # %% ../nbs/11_models.ipynb #c8502fce
 def fast_bf16(device=None)->bool: # default: the current default device (CUDA if available)
@@ -151,9 +175,10 @@ def to_volume(model:nn.Module, # coords (...,3) [, z] -> Hartley values
     "The real-space map a model represents: its values on the lattice ball, inverse Hartley transformed."
     device = model_device(model)
     ball = circular_mask(D, D / 2 if radius is None else radius, ndim=3, device=device)
-    coords = freq_lattice(D, ndim=3, device=device)[ball][None]  # (1,N,3): one map
+    coords = freq_lattice(D, ndim=3, device=device)[ball]  # (N,3)
     ht = torch.zeros(D, D, D, device=device)
-    ht[ball] = evaluate_model(model, coords, None if z is None else z.reshape(1, -1).to(device), batch)[0].to(ht)
+    if z is None: ht[ball] = evaluate_model(model, coords, chunk=batch, mirror=mirror_positions(ball)).to(ht)  # one evaluation per Friedel pair
+    else: ht[ball] = evaluate_model(model, coords[None], z.reshape(1, -1).to(device), batch)[0].to(ht)
     return iht3_center(ht)
 
 # %% ../nbs/11_models.ipynb #2b4ac5e6

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 from .geometry import freq_lattice, circular_mask
-from .fourier import ht2_center, iht3_center
+from .fourier import ht2_center, iht3_center, mirror_positions
 from .ctf import ctf_from_params
 from .io import DataError, read_mrc
 from .tables import write_poses
@@ -220,11 +220,11 @@ def lattice_model(model:Callable, # the model (no latent)
                   chunk:int=2 ** 16, # points per model call
                   bf16:bool=False, # evaluate under bfloat16 autocast (`imaging.evaluate_model`)
                  )->VoxelModel:
-    "The model evaluated once on the 3D lattice inside a ball, as a voxel model."
+    "The model evaluated once on the 3D lattice inside a ball (once per Friedel pair where it can), as a voxel model."
     device = next((t.device for t in _tensors(model)), torch.device('cpu'))
     ball = circular_mask(D, radius, ndim=3, device=device)
     ht = torch.zeros(D, D, D, device=device)
-    ht[ball] = evaluate_model(model, freq_lattice(D, ndim=3, device=device)[ball], chunk=chunk, bf16=bf16)
+    ht[ball] = evaluate_model(model, freq_lattice(D, ndim=3, device=device)[ball], chunk=chunk, bf16=bf16, mirror=mirror_positions(ball))
     return VoxelModel(iht3_center(ht))
 
 # %% ../nbs/10_pose.ipynb #e6adf4cb

@@ -126,7 +126,8 @@ def load_run(outdir, # an abinit-het output folder
     state = torch.load(path, map_location='cpu', weights_only=False)
     epoch = state['next_epoch'] - 1
     model = HetVAE(config['D'], config['zdim'], config['hidden'], config['layers'], config['enc_hidden'], config['enc_layers'])
-    model.load_state_dict(state['model'])
+    try: model.load_state_dict(state['model'])
+    except RuntimeError as e: raise DataError(path, f"written by a different model (an earlier cryodrgn2 whose network had one output? rerun the job): {str(e).splitlines()[0]}") from None
     z_path = outdir / f'z.{epoch}.pkl'
     z = torch.from_numpy(read_latents(z_path if z_path.is_file() else outdir / 'z.pkl', len(state['rots'])))
     return HetRun(model.eval().to(device or 'cpu'), z, epoch, state['band_limit'], config['pixel_size'], config['scale'], outdir)

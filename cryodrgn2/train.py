@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from .geometry import random_rotations
 from .fourier import ht2_center
 from .ctf import ctf_from_params
-from .imaging import slice_coords
+from .imaging import slice_coords, paired_values
 from .shifts import Band, band, phase_ramps, shift_coefficients
 from .data import Particles, NormalisedImages
 from .noise import whitening_weights
@@ -37,7 +37,7 @@ __all__ = ['ORDER_STREAM', 'WEIGHTS_STREAM', 'POSES_STREAM', 'OTHER_STREAM', 'sl
            'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback']
 
 # %% ../nbs/12_train.ipynb #9436e54a
-def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
+def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values; with `forward_pairs` (a network), evaluated once per Friedel pair
                images:Tensor, # (B,D,D) real-space images (scaled, physically signed)
                rots:Tensor, # (B,3,3) poses
                shift_px:Tensor, # (B,2) particle offsets (pixels)
@@ -50,7 +50,9 @@ def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values
     coeffs = ht2_center(images).reshape(len(images), -1)[:, bnd.index]                   # X(k), (B,P)
     centred = shift_coefficients(coeffs, bnd.mirror, phase_ramps(bnd.coords, -shift_px[:, None]))[:, 0]  # S_{-t} X
     coords = slice_coords(rots, bnd.coords)                                            # R^T k, (B,P,3)
-    pred = model(coords) if z is None else model(coords, z)
+    pairs = getattr(model, 'forward_pairs', None)
+    if pairs is not None: pred = paired_values(lambda half: pairs(half, z), coords, bnd.mirror)  # half the band's points
+    else: pred = model(coords) if z is None else model(coords, z)
     if ctf_params is not None: pred = pred * ctf_from_params(ctf_params, bnd.coords)  # g(k) V(R^T k)
     error = (pred - centred) ** 2                                                      # (B,P)
     return (error if weight is None else error * weight).mean()                        # sum_k w(k) (g V - X)^2 / (B P)
@@ -222,7 +224,7 @@ def load_state_dict(self:Learner, state:dict):
     self.epoch = state['next_epoch'] - 1
     self.reset_model()
     try: self.model.load_state_dict(state['model'])
-    except RuntimeError as e: raise ValueError(f"checkpoint was written by a different model: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e: raise ValueError(f"checkpoint was written by a different model (settings, or an earlier cryodrgn2 whose network had one output): {str(e).splitlines()[0]}") from None
     self.opt.load_state_dict(state['opt'])
     self.rots, self.shift_px = state['rots'].clone(), state['shift_px'].clone()
     self.per_image = {k: v.clone() for k, v in state.get('per_image', {}).items()}

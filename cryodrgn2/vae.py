@@ -11,13 +11,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .fourier import ht2_center, symmetrize_ht
+from .fourier import ht2_center, symmetrize_ht, mirror_positions
 from .ctf import ctf_from_params
 from .geometry import circular_mask, freq_lattice
 from .io import DataError, atomic_path, load_pickle
 from .shifts import band, phase_ramps, shift_coefficients
 from .models import HartleyMLP, ResidualLinear, ReLU, model_device
-from .imaging import evaluate_model, inference
+from .imaging import evaluate_model, inference, friedel_split
 from .pose import search, search_config, SearchConfig, SearchResult, local_candidates, local_reach, LATTICE_MARGIN
 from .so3 import so3_grid
 from .train import Callback, PoseSearchCallback, slice_loss, in_jupyter
@@ -84,6 +84,13 @@ class HetVAE(nn.Module):
                )->Tensor: # (...) Hartley values
         if z is None: return self.decoder(coords[None], self.z_centre[None])[0]
         return self.decoder(coords, z)
+
+    def forward_pairs(self, coords:Tensor, # (...,3), or (B,...,3) with z
+                      z:Tensor|None=None, # (B,zdim) latents; None: `z_centre`
+                     )->tuple[Tensor, Tensor]: # (...) Hartley values at k and -k
+        "The decoder at k and -k from one evaluation per Friedel pair (`models.HartleyMLP.forward_pairs`)."
+        if z is None: return tuple(v[0] for v in self.decoder.forward_pairs(coords[None], self.z_centre[None]))
+        return self.decoder.forward_pairs(coords, z)
 
     def encode(self, images:Tensor, shift_px:Tensor|None=None, ctf_params:Tensor|None=None)->tuple[Tensor, Tensor]: # -> mean, logvar (B,zdim)
         "The encoder's mean and log-variance of images (B,D,D) at shifts (B,2) with CTF rows (B,9)."
@@ -165,15 +172,17 @@ class LatentLattices(nn.Module):
         D, device = decoder.D, z.device
         ball = circular_mask(D, radius, ndim=3, device=device)
         coords = freq_lattice(D, ndim=3, device=device)[ball]                        # (M,3)
-        mask = None if wedge is None else wedge_mask(coords * D, *wedge)             # (B,M)
+        mask = None if wedge is None else wedge_mask(coords * D, *wedge)             # (B,M), symmetric under k -> -k
+        mirror = mirror_positions(ball)
         ht = torch.zeros(len(z), D, D, D, device=device)
         with inference(device, bf16):
             # a HartleyMLP shares the encoding and part of its input layer between latents
-            if hasattr(decoder, 'forward_latents'): values = decoder.forward_latents(coords, z, mask=mask)
+            if hasattr(decoder, 'forward_latents'): values = decoder.forward_latents(coords, z, mask=mask, mirror=mirror)  # once per Friedel pair
             else: values = evaluate_model(decoder, coords.expand(len(z), *coords.shape), z, chunk) * (1 if mask is None else mask)
         ht[:, ball] = values.float()
         self.register_buffer('lattices', symmetrize_ht(ht))                          # (B,D+1,D+1,D+1)
-        self.evaluated = len(z) * len(coords) if mask is None else int(mask.sum())   # decoder evaluations made
+        done = friedel_split(mirror)[0] if hasattr(decoder, 'forward_latents') else slice(None)  # the points the decoder ran on
+        self.evaluated = len(z) * len(coords[done]) if mask is None else int(mask[:, done].sum())   # decoder evaluations made
     def forward(self, coords:Tensor, # (B,...,3) cycles/pixel
                 index:Tensor, # (B,1) which lattice each row of coords samples
                )->Tensor: # (B,...) trilinear interpolates
