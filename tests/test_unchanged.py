@@ -1,6 +1,8 @@
 """The results are unchanged: seeded tiny runs of `abinit-homo`, `align` and `abinit-het` give the poses,
 latents and losses recorded in `tests/reference/` (written by `tools/make_reference.py` from an earlier commit,
-named in tests/reference/unchanged.json; rerun that tool only when a change of results is intended).
+named in tests/reference/unchanged.json; rerun that tool only when a change of results is intended). Last rewritten
+at commit 8a48335, whose network outputs two numbers per Friedel pair (models.HartleyMLP.forward_pairs): the same
+kind of function, but other weights and so other trained results, by intent.
 
 What is run (CPU, one thread, `bf16_search=False` so that a CPU with AVX512-BF16/AMX searches in float32 too, fixed
 seeds; the datasets are re-simulated, not stored -- `test_simulation_is_deterministic` checks that this is exact):
