@@ -10,7 +10,7 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from .geometry import freq_lattice, circular_mask
 from .fourier import iht3_center, friedel_canonical, mirror_positions
-from .imaging import slice_coords, evaluate_model, friedel_split, paired_values, friedel_split, paired_values
+from .imaging import slice_coords, evaluate_model, friedel_split, paired_values
 from .io import write_mrc
 
 # %% auto #0
