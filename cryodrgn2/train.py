@@ -342,7 +342,7 @@ class PoseSearchCallback(Callback):
                  start:int=1, # first search epoch (earlier epochs train at the initial poses)
                  warmup:int=1, # the first `warmup` search epochs are consecutive
                  chunk:int=128, # images searched at a time, with gradient steps on them in between
-                 config:SearchConfig|None=None, # how to search (`pose.SearchConfig`); l_min is capped at, and l_max set to, the band limit
+                 config:SearchConfig|None=None, # how to search (`pose.SearchConfig`); l_min and l_max are capped at the band limit
                  **settings): # `SearchConfig` fields to change, by name (base_level, iters, l_min, ...)
         self.every, self.start, self.warmup, self.chunk, self.config = every, start, warmup, chunk, search_config(config, **settings)
     def is_search_epoch(self, epoch:int)->bool:
@@ -355,8 +355,8 @@ class PoseSearchCallback(Callback):
         per_chunk = max(1, self.chunk // learn.batch_size)
         if self.active and learn.iter % per_chunk == 0: self.search(learn, torch.cat(learn.batches[learn.iter:learn.iter + per_chunk]))
     def epoch_config(self, learn)->SearchConfig:
-        "The search settings at the learner's current band limit; images as given (the model learns their sign)."
-        return replace(self.config, l_min=min(self.config.l_min, learn.band_limit), l_max=learn.band_limit, contrast=1)
+        "The search settings within the learner's current band limit; images as given (the model learns their sign)."
+        return replace(self.config, l_min=min(self.config.l_min, learn.band_limit), l_max=min(self.config.l_max, learn.band_limit), contrast=1)
     def find(self, learn, idx:Tensor)->SearchResult:
         "The poses of images `idx` against the current model (what subclasses change)."
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
