@@ -105,11 +105,12 @@ def vae_loss(model:HetVAE, # the VAE
              bnd, # `shifts.band(D, L)`: the frequencies trained
              beta:float|None=None, # KL weight; None: 1/zdim
              sample:bool=True, # draw z ~ q(z|X); False: z = mean
+             weight:Tensor|None=None, # (P,) per-frequency weights on `bnd`, mean 1 (`noise.whitening_weights`); None: all 1
             )->tuple[Tensor, Tensor, Tensor]: # loss, reconstruction, mean KL
-    "Negative ELBO of a batch (per frequency): reconstruction at sampled z + beta KL / P."
+    "Negative ELBO of a batch (per frequency): (whitened) reconstruction at sampled z + beta KL / P."
     mu, logvar = model.encode(images, shift_px, ctf_params)
     z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-    recon = slice_loss(model, images, rots, shift_px, ctf_params, bnd, z)
+    recon = slice_loss(model, images, rots, shift_px, ctf_params, bnd, z, weight)
     kl = kl_divergence(mu, logvar).mean()
     beta = 1 / model.zdim if beta is None else beta
     return recon + beta * kl / len(bnd.index), recon, kl
@@ -140,7 +141,8 @@ class VAECallback(Callback):
         if not hasattr(learn, 'z_mu'): learn.z_mu = learn.z_logvar = None
     def loss(self, learn, batch)->Tensor:
         "The VAE loss of the batch (the learner's loss hook); its two terms are summed for the epoch's record."
-        loss, recon, kl = vae_loss(learn.model, batch.images, batch.rots, batch.shift_px, batch.ctf, learn.band, self.beta)
+        loss, recon, kl = vae_loss(learn.model, batch.images, batch.rots, batch.shift_px, batch.ctf, learn.band, self.beta,
+                                   weight=learn.loss_weights())  # whitened where the data's noise is coloured, as for one map
         self.sums += torch.stack([recon.detach(), kl.detach()]).cpu() * len(batch.idx)
         return loss
     def before_epoch(self, learn): self.sums = torch.zeros(2, dtype=torch.float64)
@@ -200,6 +202,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
                   init:tuple[Tensor, Tensor]|None=None, # (N,3,3), (N,2) known poses: search locally around them (`pose.search`)
                   wedge:bool=True, # in a local search, evaluate each lattice only where the search can read it (`wedge_mask`)
                   config:SearchConfig|None=None, # how to search (`pose.SearchConfig`; its `bf16` builds the lattices in bfloat16)
+                  noise_power:Tensor|None=None, # (D//2+1,) the images' radial noise power: errors whitened by it (`pose.search`); None: unweighted
                   **settings, # `SearchConfig` fields to change, by name
                  )->SearchResult:
     "Pose of every image against the decoder at that image's own z (on per-image lattices)."
@@ -215,7 +218,7 @@ def search_latent(decoder:nn.Module, # coords (B,...,3), z (B,zdim) -> Hartley v
         lattices = LatentLattices(decoder, z[part].to(device), radius, bf16=config.bf16, wedge=reach)
         index = torch.arange(len(lattices.lattices), device=device)[:, None].float()
         found = search(lattices, images[part], None if ctf is None else ctf[part], z=index, config=replace(config, scale=scale, batch_size=group),
-                       device=device, init=known)
+                       device=device, init=known, noise_power=noise_power)
         if scale in ('global', 'fit'): scale = found.scale.median().item() if scale == 'global' else scale
         results.append(found)
     return SearchResult(*(torch.cat([getattr(r, f) for r in results]) for f in ('rots', 'shift_px', 'error', 'scale')))
@@ -240,7 +243,7 @@ class LatentPoseSearchCallback(PoseSearchCallback):
         ctf = None if data.ctf_params is None else data.ctf_params[idx].to(dev)
         with torch.no_grad(): z = model.encode(images, learn.shift_px[idx].to(dev), ctf)[0]
         found = search_latent(model.decoder, images, ctf, z, group=self.group, device=dev, config=replace(self.epoch_config(learn), scale=self.scale),
-                              init=(learn.rots[idx], learn.shift_px[idx]) if self.local else None)
+                              init=(learn.rots[idx], learn.shift_px[idx]) if self.local else None, noise_power=getattr(data, 'noise_power', None))
         if self.scale == 'global': self.scale = found.scale[0].item()
         return found
 
