@@ -122,7 +122,7 @@ class ClassSearchCallback(PoseSearchCallback):
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
         found, classes = search_classes(learn.model, learn.data.images[idx], ctf, self.balanced, config=self.epoch_config(learn),
-                                        device=learn.device, noise_power=getattr(learn.data, 'noise_power', None))
+                                        device=learn.device, noise_power=learn.noise_power())
         learn.model.train()
         learn.per_image['classes'][idx] = classes.cpu()
         return found

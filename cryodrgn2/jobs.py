@@ -23,7 +23,7 @@ from .pose import SearchConfig
 from .viz import training_figure, fsc_plot
 from .train import (Callback, Learner, CheckpointCallback, NanGuardCallback, SnapshotCallback,
                              LogCallback, MonitorCallback, PrefetchCallback, ProgressCallback, FrequencyRampCallback, PoseSearchCallback,
-                             ResetCallback, ProgressLineCallback, latest_checkpoint, launched_rank, in_jupyter)
+                             ResetCallback, WhitenCallback, ProgressLineCallback, latest_checkpoint, launched_rank, in_jupyter)
 from .classes import ClassMaps, ClassCallback, ClassSearchCallback
 from .vae import (HetVAE, VAECallback, LatentPoseSearchCallback, LatentSnapshotCallback, LatentMonitorCallback, encode_all,
                            write_latents, latent_figure)
@@ -234,7 +234,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 epochs:int=10, # total epochs
                 invert:bool=True, # invert the data's contrast (False: --uninvert-data)
                 check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
-                whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency of the pose search and the loss by its inverse; False: no estimate, all frequencies alike
+                whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency of the pose search and the loss by its inverse from the epoch after the warm-up searches (`train.WhitenCallback`); False: no estimate, all frequencies alike
                 load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest' for the latest in `outdir`)
                 seed:int=0, # random seed
                 ref=None, # reference map (.mrc) for an FSC in the report
@@ -257,7 +257,7 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
                 search_chunk:int=128, # images searched at a time, with gradient steps on them in between
                 reset_epochs:Iterable[int]=(4,), # epochs starting with a fresh, recentred model (the paper's +r)
                 base_level:int=2, # Hopf grid level of the exhaustive search (2: 15 deg)
-                iters:int=4, # refinement rounds after the base grid (each halves the angular step)
+                iters:int|None=None, # refinement rounds after the base grid (each halves the angular step); None: 4 below D=128, 5 from it (`pose.SearchConfig.rounds`)
                 keep:int=8, # rotations kept per image between refinement rounds
                 t_extent:float=10., # half-width of the base shift grid (pixels)
                 t_ngrid:int=14, # shift grid points per axis
@@ -282,8 +282,10 @@ def abinit_homo(particles, # particle images: .mrcs, .star, .cs or .txt
             make_model, cbs = partial(ClassMaps, make_model, classes), [ClassCallback(classes, run.outdir), *cbs]
             searcher = partial(ClassSearchCallback, balance_searches=class_balance_searches)
         how = SearchConfig(base_level=base_level, iters=iters, keep=keep, t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_start, bf16=bf16_search)
+        whiten_from = search_start + search_warmup  # whitening misleads the warm-up searches from random poses (`train.WhitenCallback`)
+        if getattr(data, 'noise_power', None) is not None: data.notes = (*data.notes, f"whitening starts at epoch {whiten_from}, after the warm-up searches")
         cbs = [FrequencyRampCallback(l_start, l_end, ramp_epochs), searcher(search_every, search_start, search_warmup, search_chunk, config=how),
-               ResetCallback(reset_epochs), *cbs]
+               ResetCallback(reset_epochs), WhitenCallback(whiten_from), *cbs]
         return _run_job('abinit-homo', data, run, _job_config('abinit-homo', arguments, data), cbs, epochs, checkpoint, seed, make_model,
                         lr, batch_size, device, progress, ref=ref, flip=flip, low_pass=low_pass)
 
@@ -358,7 +360,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                epochs:int=10, # total epochs
                invert:bool=True, # invert the data's contrast (False: --uninvert-data)
                check_contrast:bool=True, # negate the images if their average particle has inverted density (`decide_contrast`)
-               whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency of the pose search and the loss by its inverse; False: no estimate, all frequencies alike
+               whiten:bool=True, # estimate the noise power from the images (`noise.estimate_noise_power`) and, if clearly coloured (`noise.whitening_choice`), weight each frequency of the pose search and the loss by its inverse from the epoch after the warm-up searches (`train.WhitenCallback`); False: no estimate, all frequencies alike
                load=None, # checkpoint to resume (a weights.<epoch>.pt, or 'latest')
                seed:int=0, # random seed
                ref=None, # reference map (.mrc) for an FSC of the map at z_centre in the report
@@ -423,6 +425,7 @@ def abinit_het(particles, # particle images: .mrcs, .star, .cs or .txt
                                         local=consensus_epochs > 0, config=SearchConfig(base_level=s['base_level'], iters=s['iters'], keep=keep,
                                                                                         t_extent=t_extent, t_ngrid=t_ngrid, l_min=l_start, bf16=bf16_search)),
                ResetCallback(s['reset_epochs']), LatentSnapshotCallback(run.outdir), LatentMonitorCallback(), *cbs]
+        if consensus_epochs == 0: cbs.append(WhitenCallback(s['search_start'] + s['search_warmup']))  # from random poses, as abinit_homo
         make_model = partial(HetVAE, data.D, zdim, hidden, layers, enc_hidden, enc_layers)
         learn = _run_job('abinit-het', data, run, config, cbs, epochs, checkpoint, seed, make_model, lr, batch_size, device, progress,
                          rots=rots, shift_px=shift_px, ref=ref, flip=flip, low_pass=low_pass)

@@ -296,7 +296,7 @@ class SearchConfig:
     base_level:int=2 # Hopf grid level of the exhaustive search (2: 15 deg, 4,608 rotations)
     keep:int=8 # rotations kept per image between refinement rounds (K)
     base_keep:int=16 # rotations of the base grid refined (the coarse grid is where near misses happen)
-    iters:int=4 # refinement rounds (M); the final grid is level base_level + iters
+    iters:int|None=None # refinement rounds M (the final grid is level base_level + M); None: by box size (`rounds`), 4 below D=128 and 5 from it
     t_extent:float=10. # half-width of the base shift grid (pixels)
     t_ngrid:int=14 # shift grid points per axis (base and local grids)
     l_min:int=12 # band limit of the base search (Fourier pixels)
@@ -310,10 +310,15 @@ class SearchConfig:
     def __post_init__(self):
         "Refuse settings that cannot work, in one line each."
         for name, least in dict(base_level=0, keep=1, base_keep=1, iters=0, t_extent=0, t_ngrid=1, l_min=1, l_max=1, batch_size=1).items():
-            if getattr(self, name) < least: raise ValueError(f"search setting {name} must be >= {least}, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value < least: raise ValueError(f"search setting {name} must be >= {least}, got {value}")
         if not (self.scale in ('global', 'fit') or (isinstance(self.scale, (int, float)) and self.scale > 0)):
             raise ValueError(f"search setting scale must be 'global', 'fit' or a positive number, got {self.scale!r}")
         if self.contrast not in ('auto', 1, -1): raise ValueError(f"search setting contrast must be 'auto', 1 or -1, got {self.contrast!r}")
+
+    def rounds(self, D:int)->int: # box size of the images
+        "Refinement rounds M for images of box D: `iters` if set; else 4 below D=128 and 5 from it (measured above)."
+        return self.iters if self.iters is not None else 4 if D < 128 else 5
 
 # %% ../nbs/10_pose.ipynb #82a38f60
 def search_config(config:SearchConfig|None=None, # settings to start from; None: the defaults
@@ -339,9 +344,11 @@ def search(model:Callable, # coords (...,3) [, z] -> Hartley values: a `VoxelMod
            **settings, # `SearchConfig` fields to change, by name (e.g. base_level=1, iters=2)
           )->SearchResult:
     "Pose of every image against a model, images of either sign: exhaustive base search (or `init`'s neighbourhood), then hierarchical refinement."
-    base_level, keep, base_keep, iters, t_extent, t_ngrid, l_min, l_max, scale, on_lattice, bf16, batch_size, contrast = astuple(search_config(config, **settings))
-    if init is not None and iters < 1: raise ValueError('a local search (init) needs at least one refinement round (iters >= 1)')
+    config = search_config(config, **settings)
+    base_level, keep, base_keep, _, t_extent, t_ngrid, l_min, l_max, scale, on_lattice, bf16, batch_size, contrast = astuple(config)
     N, D = len(images), _batch(images, 0, 1, 'cpu').shape[-1]
+    iters = config.rounds(D)
+    if init is not None and iters < 1: raise ValueError('a local search (init) needs at least one refinement round (iters >= 1)')
     ctf = None if ctf is None else ctf_at_box(ctf, D)  # rows of a full-size table describe the images' own box
     device = _device(model, images, device)
     radii = band_schedule(D, l_min, l_max, iters)

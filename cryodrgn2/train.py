@@ -31,10 +31,10 @@ from .viz import training_figure
 # %% auto #0
 __all__ = ['ORDER_STREAM', 'WEIGHTS_STREAM', 'POSES_STREAM', 'OTHER_STREAM', 'slice_loss', 'CancelFitException',
            'CancelEpochException', 'CancelBatchException', 'launched_rank', 'Callback', 'run_cbs', 'stream_seed',
-           'default_device', 'Learner', 'Batch', 'CheckpointCallback', 'latest_checkpoint', 'PrefetchCallback',
-           'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback', 'TrainingDiverged',
-           'NanGuardCallback', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback', 'format_record',
-           'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback']
+           'default_device', 'Learner', 'Batch', 'WhitenCallback', 'CheckpointCallback', 'latest_checkpoint',
+           'PrefetchCallback', 'FrequencyRampCallback', 'centre_offset', 'recentre_shifts', 'ResetCallback',
+           'TrainingDiverged', 'NanGuardCallback', 'PoseSearchCallback', 'ProgressCallback', 'ProgressLineCallback',
+           'format_record', 'append_log', 'LogCallback', 'in_jupyter', 'MonitorCallback', 'SnapshotCallback']
 
 # %% ../nbs/12_train.ipynb #9436e54a
 def slice_loss(model:Callable, # coords (...,3) [, z] -> Hartley values; with `forward_pairs` (a network), evaluated once per Friedel pair
@@ -194,9 +194,14 @@ def batch_loss(self:Learner, idx:Tensor)->Tensor:
     return slice_loss(self.model, batch.images, batch.rots, batch.shift_px, batch.ctf, self.band, weight=self.loss_weights())
 
 @patch
+def noise_power(self:Learner)->Tensor|None: # (D//2+1,) or None
+    "The data's noise power (`data.Particles.noise_power`) while whitening is on (`WhitenCallback` may hold it back); else None."
+    return getattr(self.data, 'noise_power', None) if getattr(self, 'whitening', True) else None
+
+@patch
 def loss_weights(self:Learner)->Tensor|None: # (P,) on the current band, or None
-    "Whitening weights of the current band from the data's noise power (`data.Particles.noise_power`); None if it has none."
-    power = getattr(self.data, 'noise_power', None)
+    "Whitening weights of the current band from `noise_power`; None without one."
+    power = self.noise_power()
     return None if power is None else whitening_weights(power.to(self.device), self.band.coords)
 
 # %% ../nbs/12_train.ipynb #6d2875be
@@ -206,6 +211,13 @@ def loss_callback(self:Learner)->Callback|None:
     owners = [cb for cb in self.cbs if callable(getattr(cb, 'loss', None))]
     if len(owners) > 1: raise ValueError(f"two callbacks define the loss: {', '.join(type(cb).__name__ for cb in owners)}")
     return owners[0] if owners else None
+
+# %% ../nbs/12_train.ipynb #5271ad8f
+class WhitenCallback(Callback):
+    "Whiten the loss and the searches (where the data have a noise power) only from epoch `start` on."
+    order = -40
+    def __init__(self, start:int): self.start = start # first whitened epoch (e.g. after an ab initio run's warm-up searches)
+    def before_epoch(self, learn): learn.whitening = learn.epoch >= self.start
 
 # %% ../nbs/12_train.ipynb #e0cc8bab
 @patch
@@ -362,7 +374,7 @@ class PoseSearchCallback(Callback):
         ctf = None if learn.data.ctf_params is None else learn.data.ctf_params[idx]
         learn.model.eval()
         found = search(learn.model, learn.data.images[idx], ctf, config=self.epoch_config(learn), device=learn.device,
-                       noise_power=getattr(learn.data, 'noise_power', None))
+                       noise_power=learn.noise_power())
         learn.model.train()
         return found
     def search(self, learn, idx:Tensor):

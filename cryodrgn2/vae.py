@@ -243,7 +243,7 @@ class LatentPoseSearchCallback(PoseSearchCallback):
         ctf = None if data.ctf_params is None else data.ctf_params[idx].to(dev)
         with torch.no_grad(): z = model.encode(images, learn.shift_px[idx].to(dev), ctf)[0]
         found = search_latent(model.decoder, images, ctf, z, group=self.group, device=dev, config=replace(self.epoch_config(learn), scale=self.scale),
-                              init=(learn.rots[idx], learn.shift_px[idx]) if self.local else None, noise_power=getattr(data, 'noise_power', None))
+                              init=(learn.rots[idx], learn.shift_px[idx]) if self.local else None, noise_power=learn.noise_power())
         if self.scale == 'global': self.scale = found.scale[0].item()
         return found
 
